@@ -1,0 +1,163 @@
+"""Turning trusted stored rows into models, shared by every backend.
+
+Rows come from our own tables, so models are built with `model_construct` (no validation):
+this is the hot part of every read.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from ..enums import ConversationPhase, MessageRole, ToolCallStatus, ToolCallType
+from ..models import (
+    Conversation,
+    ConversationSummary,
+    Mashup,
+    Message,
+    PhaseTransition,
+    ToolCall,
+    WebSource,
+)
+
+Row = Sequence[Any]
+
+
+def ts(value: Any) -> Any:
+    """A stored timestamp (ISO text or a driver's datetime) as an aware UTC datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(value)
+
+
+def iso(value: datetime) -> str:
+    """A datetime as fixed-width ISO-8601 UTC text, so text order is time order."""
+    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+
+def loads(value: Any) -> Any:
+    """Stored JSON text (or an already-decoded value) as Python data."""
+    if value is None or not isinstance(value, (str, bytes)):
+        return value
+    return json.loads(value)
+
+
+def conversation(r: Row) -> Conversation:
+    """Columns: conversation_id, phase, created_at, updated_at, metadata, owner."""
+    return Conversation.model_construct(
+        conversation_id=r[0],
+        phase=ConversationPhase(r[1]),
+        created_at=ts(r[2]),
+        updated_at=ts(r[3]),
+        metadata=loads(r[4]),
+        owner=r[5],
+    )
+
+
+def summary(r: Row) -> ConversationSummary:
+    """Conversation columns followed by message, tool call, mashup and source counts."""
+    return ConversationSummary.model_construct(
+        conversation_id=r[0],
+        phase=ConversationPhase(r[1]),
+        created_at=ts(r[2]),
+        updated_at=ts(r[3]),
+        metadata=loads(r[4]),
+        owner=r[5],
+        message_count=r[6],
+        tool_call_count=r[7],
+        mashup_count=r[8],
+        web_source_count=r[9],
+    )
+
+
+def message(r: Row) -> Message:
+    """The messages columns in the order of the dialect's MESSAGE_COLUMNS."""
+    return Message.model_construct(
+        message_id=r[0],
+        conversation_id=r[1],
+        seq=r[2],
+        role=MessageRole(r[3]),
+        content=r[4],
+        timestamp=ts(r[5]),
+        metadata=loads(r[6]),
+        uid=r[7],
+        payload=loads(r[8]),
+    )
+
+
+def tool_call(r: Row, sources: list[WebSource] | None = None) -> ToolCall:
+    """The tool_calls columns in the order of the dialect's TOOL_CALL_COLUMNS."""
+    return ToolCall.model_construct(
+        tool_call_id=r[0],
+        conversation_id=r[1],
+        tool_type=ToolCallType(r[2]),
+        tool_name=r[3],
+        input_data=r[4],
+        output_data=r[5],
+        status=ToolCallStatus(r[6]),
+        created_at=ts(r[7]),
+        started_at=ts(r[8]),
+        completed_at=ts(r[9]),
+        duration_ms=r[10],
+        error_message=r[11],
+        error_type=r[12],
+        run_id=r[13],
+        parent_run_id=r[14],
+        call_id=r[15],
+        sources=sources if sources is not None else [],
+    )
+
+
+def web_source(r: Row) -> WebSource:
+    """The web_sources columns in the order of the dialect's SOURCE_COLUMNS."""
+    return WebSource.model_construct(
+        source_id=r[0],
+        conversation_id=r[1],
+        tool_call_id=r[2],
+        url=r[3],
+        title=r[4],
+        snippet=r[5],
+        relevance_score=r[6],
+        rank=r[7],
+        created_at=ts(r[8]),
+    )
+
+
+def mashup(r: Row) -> Mashup:
+    """The mashups columns in the order of the dialect's MASHUP_COLUMNS."""
+    return Mashup.model_construct(
+        mashup_id=r[0],
+        conversation_id=r[1],
+        title=r[2],
+        description=r[3],
+        audio_file_path=r[4],
+        metadata=loads(r[5]),
+        tool_call_id=r[6],
+        created_at=ts(r[7]),
+    )
+
+
+def transition(r: Row) -> PhaseTransition:
+    """The phase_transitions columns in the order of the dialect's TRANSITION_COLUMNS."""
+    return PhaseTransition.model_construct(
+        transition_id=r[0],
+        conversation_id=r[1],
+        from_phase=ConversationPhase(r[2]),
+        to_phase=ConversationPhase(r[3]),
+        reason=r[4],
+        run_id=r[5],
+        accepted=bool(r[6]),
+        created_at=ts(r[7]),
+    )
+
+
+def attach_sources(calls: list[ToolCall], sources: list[WebSource]) -> list[ToolCall]:
+    """Put each source on its tool call (sources arrive ordered by call, then rank)."""
+    by_call: dict[int, list[WebSource]] = {}
+    for source in sources:
+        by_call.setdefault(source.tool_call_id, []).append(source)
+    for call in calls:
+        call.sources = by_call.get(call.tool_call_id, [])
+    return calls

@@ -1,0 +1,576 @@
+"""The embedded SQLite backend, on aiosqlite.
+
+One writer connection owns every write: concurrent writers' operations are queued and
+committed together in one `BEGIN IMMEDIATE` transaction (group commit), and each caller is
+answered only once its transaction has committed. Reads go through a separate connection,
+so WAL lets them run beside the writer. Several processes may share one file: SQLite's busy
+timeout makes them wait for each other's write transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosqlite
+
+from ..errors import (
+    SchemaVersionError,
+    StorageBusyError,
+    StorageConnectionError,
+    StorageCorruptError,
+    StorageError,
+    StorageFullError,
+    StorageReadOnlyError,
+)
+from ..flow import PhaseFlow
+from ..models import (
+    Conversation,
+    ConversationSummary,
+    Mashup,
+    Message,
+    PhaseTransition,
+    ToolCall,
+    WebSource,
+)
+from . import _rows
+from . import sqlite_sql as sql
+from .base import (
+    Backend,
+    MashupRow,
+    MessageRow,
+    PhaseChange,
+    SourceRow,
+    ToolCallRow,
+    ToolCallUpdate,
+)
+
+T = TypeVar("T")
+Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
+
+_BUSY = {"SQLITE_BUSY", "SQLITE_LOCKED"}
+_FULL = {"SQLITE_FULL"}
+_CORRUPT = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
+
+
+def translate(exc: BaseException) -> StorageError:
+    """A sqlite3 error as the matching `StorageError`, with a message that says what to do."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if name.split("_SNAPSHOT")[0] in _BUSY or "locked" in text:
+        return StorageBusyError(
+            f"the SQLite database stayed locked by another writer past the busy timeout ({text}); "
+            "retry, or raise busy_timeout"
+        )
+    if name in _FULL or "full" in text:
+        return StorageFullError(f"the disk or database is full ({text}); free space and retry")
+    if name.startswith("SQLITE_READONLY") or "readonly" in text:
+        return StorageReadOnlyError(
+            f"the SQLite database cannot be written ({text}); check the file's and its "
+            "directory's permissions"
+        )
+    if name in _CORRUPT or "not a database" in text or "malformed" in text:
+        return StorageCorruptError(
+            f"the SQLite file is not a usable database ({text}); restore it from a backup"
+        )
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+        return StorageConnectionError(f"cannot open the SQLite database ({text})")
+    return StorageError(f"SQLite failed: {text}")
+
+
+def _is_foreign_key_error(exc: sqlite3.IntegrityError) -> bool:
+    return "FOREIGN KEY" in str(exc)
+
+
+def _split_script(script: str) -> list[str]:
+    """Split a migration into statements (trigger bodies hold semicolons of their own)."""
+    statements: list[str] = []
+    current = ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n\t;"):
+                statements.append(current.strip())
+            current = ""
+    return statements
+
+
+class _GroupCommitWriter:
+    """Runs queued write operations on one connection, many per transaction."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._pending: list[tuple[Op, bool, asyncio.Future[Any]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, op: Op, *, reads_first: bool = False) -> Any:
+        """Queue `op`; return its result once the transaction holding it has committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((op, reads_first, future))
+        if self._task is None:
+            # A task of its own, so a caller's cancellation never aborts others' batch.
+            self._task = loop.create_task(self._drain())
+        return await future
+
+    async def wait_idle(self) -> None:
+        """Wait until every queued operation has been committed or failed."""
+        while self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def _drain(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._commit(batch)
+        finally:
+            self._task = None
+
+    async def _commit(self, batch: list[tuple[Op, bool, asyncio.Future[Any]]]) -> None:
+        conn = self._conn
+        try:
+            # A first statement that is DML opens BEGIN IMMEDIATE implicitly (the connection's
+            # isolation level); one that reads first needs the lock before it reads.
+            if batch[0][1]:
+                await conn.execute("BEGIN IMMEDIATE")
+            results = [await op(conn) for op, _, _ in batch]
+            await conn.commit()
+        except Exception as exc:
+            await self._rollback()
+            if len(batch) > 1:
+                # Isolate the failing operation: the others still get their own transaction.
+                for item in batch:
+                    await self._commit([item])
+                return
+            _fail(batch[0][2], exc)
+            return
+        for (_, _, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+    async def _rollback(self) -> None:
+        try:
+            await self._conn.rollback()
+        except Exception:  # noqa: S110 - the original error is what the caller needs
+            pass
+
+
+def _fail(future: asyncio.Future[Any], exc: Exception) -> None:
+    if future.done():
+        return
+    if isinstance(exc, sqlite3.Error):
+        error: BaseException = translate(exc)
+        error.__cause__ = exc
+    else:
+        error = exc
+    future.set_exception(error)
+
+
+class SQLiteBackend(Backend):
+    """SQLite through aiosqlite: WAL, busy timeout, `synchronous=NORMAL`, foreign keys on."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._memory = path == ":memory:" or path.startswith("file::memory:")
+        self._writer_conn: aiosqlite.Connection | None = None
+        self._reader_conn: aiosqlite.Connection | None = None
+        self._writer: _GroupCommitWriter | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open the writer and reader connections (creating the file owner-only)."""
+        if self._writer is not None:
+            return
+        if not self._memory:
+            self._create_private_file()
+        writer = await self._connect("IMMEDIATE")
+        reader = writer if self._memory else await self._connect(None)
+        self._writer_conn, self._reader_conn = writer, reader
+        self._writer = _GroupCommitWriter(writer)
+
+    def _create_private_file(self) -> None:
+        path = Path(self.path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StorageConnectionError(
+                f"cannot create the SQLite file {self.path}: {exc}"
+            ) from exc
+
+    async def _connect(self, isolation: str | None) -> aiosqlite.Connection:
+        try:
+            conn = await aiosqlite.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=isolation
+            )
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+        try:
+            await self._apply_pragmas(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def _apply_pragmas(self, conn: aiosqlite.Connection) -> None:
+        deadline = asyncio.get_running_loop().time() + self.busy_timeout
+        for pragma in sql.PRAGMAS:
+            while True:
+                try:
+                    await conn.execute(pragma)
+                    break
+                except sqlite3.OperationalError as exc:
+                    # Switching a fresh file to WAL can report busy without waiting.
+                    if "locked" not in str(exc) or asyncio.get_running_loop().time() > deadline:
+                        raise translate(exc) from exc
+                    await asyncio.sleep(0.01)
+                except sqlite3.Error as exc:
+                    raise translate(exc) from exc
+
+    async def close(self) -> None:
+        """Commit what is queued, then close both connections and their threads."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await writer.wait_idle()
+        conns = {id(c): c for c in (self._writer_conn, self._reader_conn) if c is not None}
+        self._writer_conn = self._reader_conn = None
+        for conn in conns.values():
+            await conn.close()
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the connections are open."""
+        return self._writer is not None
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _require_writer(self) -> _GroupCommitWriter:
+        if self._writer is None:
+            raise StorageConnectionError(
+                "the store is closed; open it with `async with` or init_db()"
+            )
+        return self._writer
+
+    async def _write(self, op: Op, *, reads_first: bool = False) -> Any:
+        return await self._require_writer().submit(op, reads_first=reads_first)
+
+    async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
+        conn = self._reader_conn
+        if conn is None:
+            raise StorageConnectionError(
+                "the store is closed; open it with `async with` or init_db()"
+            )
+        try:
+            return list(await conn.execute_fetchall(query, params))
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+
+    # -- migrations -------------------------------------------------------------------------
+
+    @property
+    def latest_version(self) -> int:
+        """The schema version this code migrates to."""
+        return len(sql.MIGRATIONS)
+
+    async def schema_version(self) -> int:
+        """The database's schema version (0 when it has none)."""
+        if not await self._fetch(sql.SELECT_HAS_MIGRATIONS_TABLE):
+            return 0
+        rows = await self._fetch(sql.SELECT_VERSION)
+        return int(rows[0][0])
+
+    async def migrate(self, target: int | None = None) -> tuple[int, int]:
+        """Apply missing migrations inside one BEGIN IMMEDIATE transaction per call."""
+        goal = self.latest_version if target is None else target
+
+        async def op(conn: aiosqlite.Connection) -> tuple[int, int]:
+            await conn.execute(sql.CREATE_MIGRATIONS_TABLE)
+            before = int((await conn.execute_fetchall(sql.SELECT_VERSION))[0][0])  # type: ignore[index]
+            if before > self.latest_version:
+                return before, -1
+            now = _rows.iso(datetime.now(timezone.utc))
+            for version in range(before + 1, goal + 1):
+                for statement in _split_script(sql.MIGRATIONS[version - 1]):
+                    await conn.execute(statement)
+                await conn.execute(sql.INSERT_VERSION, (version, now))
+            return before, max(before, goal)
+
+        before, after = await self._write(op, reads_first=True)
+        if after < 0:
+            raise SchemaVersionError(
+                f"the database {self.path} has schema version {before}, newer than this "
+                f"lit-memory knows ({self.latest_version}); upgrade lit-memory to use it"
+            )
+        return before, after
+
+    # -- conversations ----------------------------------------------------------------------
+
+    async def create_conversation(
+        self,
+        conversation_id: str,
+        owner: str | None,
+        phase: str,
+        metadata: str | None,
+        now: datetime,
+    ) -> bool:
+        """Insert a conversation; False when the id already exists."""
+        stamp = _rows.iso(now)
+        params = (conversation_id, owner, phase, stamp, stamp, metadata)
+
+        async def op(conn: aiosqlite.Connection) -> bool:
+            cursor = await conn.execute(sql.INSERT_CONVERSATION, params)
+            return cursor.rowcount == 1
+
+        return bool(await self._write(op))
+
+    async def get_conversation(self, conversation_id: str) -> Conversation | None:
+        """The conversation, or None."""
+        rows = await self._fetch(sql.SELECT_CONVERSATION, (conversation_id,))
+        return _rows.conversation(rows[0]) if rows else None
+
+    async def get_summary(self, conversation_id: str) -> ConversationSummary | None:
+        """The conversation with its counts, or None."""
+        rows = await self._fetch(sql.SELECT_SUMMARY, (conversation_id,))
+        return _rows.summary(rows[0]) if rows else None
+
+    async def list_conversations(
+        self,
+        *,
+        phase: str | None,
+        owner: str | None,
+        before: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[ConversationSummary]:
+        """Conversations by last activity, newest first."""
+        cursor = (_rows.iso(before[0]), before[1]) if before else None
+        query, params = sql.list_conversations(phase=phase, owner=owner, before=cursor, limit=limit)
+        return [_rows.summary(r) for r in await self._fetch(query, params)]
+
+    async def change_phase(
+        self,
+        conversation_id: str,
+        to_phase: str,
+        *,
+        reason: str | None,
+        run_id: str | None,
+        flow: PhaseFlow | None,
+        now: datetime,
+    ) -> PhaseChange:
+        """Move the conversation and record the transition (or the refusal) atomically."""
+        stamp = _rows.iso(now)
+
+        async def op(conn: aiosqlite.Connection) -> PhaseChange:
+            rows = list(await conn.execute_fetchall(sql.SELECT_PHASE, (conversation_id,)))
+            if not rows:
+                return PhaseChange(found=False)
+            from_phase = rows[0][0]
+            if from_phase == to_phase:
+                return PhaseChange(found=True)
+            accepted = flow is None or flow.can_transition(from_phase, to_phase)
+            if accepted:
+                await conn.execute(sql.UPDATE_PHASE, (to_phase, stamp, conversation_id))
+            params = (conversation_id, from_phase, to_phase, reason, run_id, int(accepted), stamp)
+            cursor = await conn.execute(sql.INSERT_TRANSITION, params)
+            row = (cursor.lastrowid, *params)
+            return PhaseChange(found=True, transition=_rows.transition(row))
+
+        result: PhaseChange = await self._write(op, reads_first=True)
+        return result
+
+    async def delete_conversation(self, conversation_id: str) -> bool:
+        """Delete the conversation and everything under it (foreign keys cascade)."""
+
+        async def op(conn: aiosqlite.Connection) -> bool:
+            cursor = await conn.execute(sql.DELETE_CONVERSATION, (conversation_id,))
+            return cursor.rowcount == 1
+
+        return bool(await self._write(op))
+
+    # -- messages ---------------------------------------------------------------------------
+
+    async def add_messages(
+        self,
+        conversation_id: str,
+        rows: Sequence[MessageRow],
+        now: datetime,
+        *,
+        create_owner: tuple[str | None] | None = None,
+    ) -> int | None:
+        """Append messages in one transaction; how many were new, or None if no conversation."""
+        stamp = _rows.iso(now)
+        params = [
+            (conversation_id, r.role, r.content, stamp, r.metadata, r.uid, r.payload) for r in rows
+        ]
+        create = None
+        if create_owner is not None:
+            create = (conversation_id, create_owner[0], "initial", stamp, stamp, None)
+
+        async def op(conn: aiosqlite.Connection) -> int | None:
+            try:
+                cursor = await conn.executemany(sql.INSERT_MESSAGE, params)
+            except sqlite3.IntegrityError as exc:
+                # The conversation is missing: the failed statement wrote nothing.
+                if not _is_foreign_key_error(exc):
+                    raise
+                if create is None:
+                    return None
+                await conn.execute(sql.INSERT_CONVERSATION, create)
+                cursor = await conn.executemany(sql.INSERT_MESSAGE, params)
+            return max(cursor.rowcount, 0)
+
+        if not params:
+            return 0 if await self.get_conversation(conversation_id) else None
+        result: int | None = await self._write(op)
+        return result
+
+    async def get_messages(
+        self, conversation_id: str, *, after_seq: int, limit: int | None, offset: int
+    ) -> list[Message]:
+        """Messages after `after_seq`, in order."""
+        params = (conversation_id, after_seq, -1 if limit is None else limit, offset)
+        return [_rows.message(r) for r in await self._fetch(sql.SELECT_MESSAGES, params)]
+
+    async def get_last_messages(
+        self, conversation_id: str, n: int, *, before_seq: int | None
+    ) -> list[Message]:
+        """The last `n` messages in chronological order."""
+        bound = (1 << 62) if before_seq is None else before_seq
+        rows = await self._fetch(sql.SELECT_LAST_MESSAGES, (conversation_id, bound, n))
+        return [_rows.message(r) for r in rows]
+
+    async def count_messages(self, conversation_id: str) -> int:
+        """How many messages the conversation holds."""
+        rows = await self._fetch(sql.COUNT_MESSAGES, (conversation_id,))
+        return int(rows[0][0])
+
+    # -- tool calls and sources ---------------------------------------------------------------
+
+    async def add_tool_call(self, row: ToolCallRow) -> int | None:
+        """Insert a tool call; its id, or None (conversation missing, or run id recorded)."""
+        params = (
+            row.conversation_id, row.tool_type, row.tool_name, row.input_data, row.output_data,
+            row.status, _rows.iso(row.created_at), _opt_iso(row.started_at),
+            _opt_iso(row.completed_at), row.duration_ms, row.error_message, row.error_type,
+            row.run_id, row.parent_run_id, row.call_id,
+        )  # fmt: skip
+
+        async def op(conn: aiosqlite.Connection) -> int | None:
+            try:
+                cursor = await conn.execute(sql.INSERT_TOOL_CALL, params)
+            except sqlite3.IntegrityError as exc:
+                if _is_foreign_key_error(exc):
+                    return None
+                raise
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+
+        result: int | None = await self._write(op)
+        return result
+
+    async def update_tool_call(self, tool_call_id: int, update: ToolCallUpdate) -> bool:
+        """Apply the update; False when the tool call does not exist."""
+        params = (
+            update.output_data, update.status, update.error_message, update.error_type,
+            update.call_id, _opt_iso(update.completed_at), update.duration_ms, tool_call_id,
+        )  # fmt: skip
+        touch = (_rows.iso(update.now), tool_call_id)
+
+        async def op(conn: aiosqlite.Connection) -> bool:
+            cursor = await conn.execute(sql.UPDATE_TOOL_CALL, params)
+            if cursor.rowcount != 1:
+                return False
+            await conn.execute(sql.TOUCH_CONVERSATION_OF_TOOL_CALL, touch)
+            return True
+
+        return bool(await self._write(op))
+
+    async def get_tool_call(self, tool_call_id: int) -> ToolCall | None:
+        """One tool call with its sources, or None."""
+        rows = await self._fetch(sql.SELECT_TOOL_CALL, (tool_call_id,))
+        if not rows:
+            return None
+        sources = await self._fetch(sql.SELECT_SOURCES_OF_TOOL_CALL, (tool_call_id,))
+        return _rows.tool_call(rows[0], [_rows.web_source(s) for s in sources])
+
+    async def get_tool_call_by_run(self, conversation_id: str, run_id: str) -> ToolCall | None:
+        """The tool call recorded for a run id, with its sources, or None."""
+        rows = await self._fetch(sql.SELECT_TOOL_CALL_BY_RUN, (conversation_id, run_id))
+        return await self.get_tool_call(rows[0][0]) if rows else None
+
+    async def get_tool_calls(self, conversation_id: str, *, with_sources: bool) -> list[ToolCall]:
+        """The conversation's tool calls in order, with their sources when asked."""
+        calls = [
+            _rows.tool_call(r) for r in await self._fetch(sql.SELECT_TOOL_CALLS, (conversation_id,))
+        ]
+        if with_sources and calls:
+            calls = _rows.attach_sources(calls, await self.get_web_sources(conversation_id))
+        return calls
+
+    async def add_web_sources(
+        self, tool_call_id: int, rows: Sequence[SourceRow], now: datetime
+    ) -> int | None:
+        """Insert sources for a tool call; how many were new, or None if the call is missing."""
+        stamp = _rows.iso(now)
+        params = [
+            (tool_call_id, r.url, r.title, r.snippet, r.relevance_score, r.rank, stamp)
+            for r in rows
+        ]
+
+        async def op(conn: aiosqlite.Connection) -> int | None:
+            found = await conn.execute_fetchall(sql.SELECT_TOOL_CALL_EXISTS, (tool_call_id,))
+            if not list(found):
+                return None
+            cursor = await conn.executemany(sql.INSERT_WEB_SOURCE, params)
+            return max(cursor.rowcount, 0)
+
+        result: int | None = await self._write(op, reads_first=True)
+        return result
+
+    async def get_web_sources(self, conversation_id: str) -> list[WebSource]:
+        """The conversation's sources by tool call, then rank."""
+        rows = await self._fetch(sql.SELECT_SOURCES_OF_CONVERSATION, (conversation_id,))
+        return [_rows.web_source(r) for r in rows]
+
+    # -- mashups and phase history -----------------------------------------------------------
+
+    async def create_mashup(self, row: MashupRow) -> int | None:
+        """Insert a mashup; its id, or None when the conversation or tool call is missing."""
+        params = (
+            row.conversation_id, row.title, row.description, row.audio_file_path, row.metadata,
+            row.tool_call_id, _rows.iso(row.created_at),
+        )  # fmt: skip
+
+        async def op(conn: aiosqlite.Connection) -> int | None:
+            try:
+                cursor = await conn.execute(sql.INSERT_MASHUP, params)
+            except sqlite3.IntegrityError as exc:
+                if _is_foreign_key_error(exc):
+                    return None
+                raise
+            return cursor.lastrowid
+
+        result: int | None = await self._write(op)
+        return result
+
+    async def get_mashups(self, conversation_id: str) -> list[Mashup]:
+        """The conversation's mashups in creation order."""
+        return [_rows.mashup(r) for r in await self._fetch(sql.SELECT_MASHUPS, (conversation_id,))]
+
+    async def get_phase_history(self, conversation_id: str) -> list[PhaseTransition]:
+        """The conversation's transitions and refusals in order."""
+        rows = await self._fetch(sql.SELECT_TRANSITIONS, (conversation_id,))
+        return [_rows.transition(r) for r in rows]
+
+
+def _opt_iso(value: datetime | None) -> str | None:
+    return None if value is None else _rows.iso(value)

@@ -1,0 +1,299 @@
+"""Every SQL statement the SQLite backend runs, as named constants and small builders.
+
+The code that executes never builds SQL; values are always bound as parameters, and the only
+identifiers ever spliced in come from the fixed choices below, never from input.
+"""
+
+from __future__ import annotations
+
+# Migrations: position = version. Append only; a retired step stays (as "SELECT 1") so the
+# numbers never shift. Each step runs with its version row in one transaction.
+MIGRATIONS: list[str] = [
+    # v1: the seed's five tables, with the columns the design needs.
+    """
+    CREATE TABLE conversations (
+        conversation_id TEXT PRIMARY KEY,
+        owner TEXT,
+        phase TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        metadata TEXT
+    );
+    CREATE INDEX idx_conversations_updated ON conversations (updated_at, conversation_id);
+    CREATE INDEX idx_conversations_owner ON conversations (owner, updated_at, conversation_id);
+    CREATE INDEX idx_conversations_phase ON conversations (phase, updated_at, conversation_id);
+
+    CREATE TABLE messages (
+        message_id INTEGER PRIMARY KEY,
+        conversation_id TEXT NOT NULL
+            REFERENCES conversations (conversation_id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        metadata TEXT,
+        uid TEXT,
+        payload TEXT,
+        UNIQUE (conversation_id, seq),
+        UNIQUE (conversation_id, uid)
+    );
+
+    CREATE TABLE tool_calls (
+        tool_call_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id TEXT NOT NULL
+            REFERENCES conversations (conversation_id) ON DELETE CASCADE,
+        tool_type TEXT NOT NULL,
+        tool_name TEXT,
+        input_data TEXT NOT NULL,
+        output_data TEXT,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        started_at TEXT,
+        completed_at TEXT,
+        duration_ms REAL,
+        error_message TEXT,
+        error_type TEXT,
+        run_id TEXT,
+        parent_run_id TEXT,
+        call_id TEXT
+    );
+    CREATE INDEX idx_tool_calls_conversation ON tool_calls (conversation_id, tool_call_id);
+    CREATE UNIQUE INDEX idx_tool_calls_run ON tool_calls (conversation_id, run_id);
+
+    CREATE TABLE web_sources (
+        source_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id TEXT NOT NULL
+            REFERENCES conversations (conversation_id) ON DELETE CASCADE,
+        tool_call_id INTEGER NOT NULL REFERENCES tool_calls (tool_call_id) ON DELETE CASCADE,
+        url TEXT NOT NULL,
+        title TEXT,
+        snippet TEXT,
+        relevance_score REAL,
+        rank INTEGER,
+        created_at TEXT NOT NULL,
+        UNIQUE (conversation_id, tool_call_id, url)
+    );
+    CREATE INDEX idx_web_sources_tool_call ON web_sources (tool_call_id, rank);
+
+    CREATE TABLE mashups (
+        mashup_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id TEXT NOT NULL
+            REFERENCES conversations (conversation_id) ON DELETE CASCADE,
+        title TEXT NOT NULL,
+        description TEXT,
+        audio_file_path TEXT,
+        metadata TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX idx_mashups_conversation ON mashups (conversation_id, mashup_id);
+
+    CREATE TRIGGER trg_messages_touch AFTER INSERT ON messages BEGIN
+        UPDATE conversations SET updated_at = NEW.timestamp
+        WHERE conversation_id = NEW.conversation_id AND updated_at < NEW.timestamp;
+    END;
+    CREATE TRIGGER trg_tool_calls_touch AFTER INSERT ON tool_calls BEGIN
+        UPDATE conversations SET updated_at = NEW.created_at
+        WHERE conversation_id = NEW.conversation_id AND updated_at < NEW.created_at;
+    END;
+    CREATE TRIGGER trg_mashups_touch AFTER INSERT ON mashups BEGIN
+        UPDATE conversations SET updated_at = NEW.created_at
+        WHERE conversation_id = NEW.conversation_id AND updated_at < NEW.created_at;
+    END;
+    """,
+    # v2: phase history, and mashups linked to the tool call that generated them.
+    """
+    CREATE TABLE phase_transitions (
+        transition_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id TEXT NOT NULL
+            REFERENCES conversations (conversation_id) ON DELETE CASCADE,
+        from_phase TEXT NOT NULL,
+        to_phase TEXT NOT NULL,
+        reason TEXT,
+        run_id TEXT,
+        accepted INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX idx_phase_transitions_conversation
+        ON phase_transitions (conversation_id, transition_id);
+    ALTER TABLE mashups ADD COLUMN tool_call_id INTEGER
+        REFERENCES tool_calls (tool_call_id) ON DELETE SET NULL;
+    CREATE INDEX idx_mashups_tool_call ON mashups (tool_call_id);
+    """,
+]
+
+CREATE_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS lit_memory_migrations (
+    v INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL
+)
+"""
+SELECT_VERSION = "SELECT COALESCE(MAX(v), 0) FROM lit_memory_migrations"
+INSERT_VERSION = "INSERT INTO lit_memory_migrations (v, applied_at) VALUES (?, ?)"
+SELECT_HAS_MIGRATIONS_TABLE = (
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lit_memory_migrations'"
+)
+
+CONVERSATION_COLUMNS = "conversation_id, phase, created_at, updated_at, metadata, owner"
+
+INSERT_CONVERSATION = """
+INSERT INTO conversations (conversation_id, owner, phase, created_at, updated_at, metadata)
+VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (conversation_id) DO NOTHING
+"""
+SELECT_CONVERSATION = f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE conversation_id = ?"
+SELECT_PHASE = "SELECT phase FROM conversations WHERE conversation_id = ?"
+UPDATE_PHASE = "UPDATE conversations SET phase = ?, updated_at = ? WHERE conversation_id = ?"
+INSERT_TRANSITION = """
+INSERT INTO phase_transitions
+    (conversation_id, from_phase, to_phase, reason, run_id, accepted, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+DELETE_CONVERSATION = "DELETE FROM conversations WHERE conversation_id = ?"
+
+_COUNTS = """
+    (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.conversation_id),
+    (SELECT COUNT(*) FROM tool_calls t WHERE t.conversation_id = c.conversation_id),
+    (SELECT COUNT(*) FROM mashups h WHERE h.conversation_id = c.conversation_id),
+    (SELECT COUNT(*) FROM web_sources w WHERE w.conversation_id = c.conversation_id)
+"""
+_SUMMARY_COLUMNS = (
+    "c.conversation_id, c.phase, c.created_at, c.updated_at, c.metadata, c.owner, " + _COUNTS
+)
+SELECT_SUMMARY = f"SELECT {_SUMMARY_COLUMNS} FROM conversations c WHERE c.conversation_id = ?"
+
+
+def list_conversations(
+    *, phase: str | None, owner: str | None, before: tuple[str, str] | None, limit: int
+) -> tuple[str, list[object]]:
+    """SQL and parameters listing conversations by last activity, newest first (keyset paged)."""
+    where: list[str] = []
+    params: list[object] = []
+    if owner is not None:
+        where.append("c.owner = ?")
+        params.append(owner)
+    if phase is not None:
+        where.append("c.phase = ?")
+        params.append(phase)
+    if before is not None:
+        where.append("(c.updated_at, c.conversation_id) < (?, ?)")
+        params.extend(before)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    sql = (
+        f"SELECT {_SUMMARY_COLUMNS} FROM conversations c {clause} "
+        "ORDER BY c.updated_at DESC, c.conversation_id DESC LIMIT ?"
+    )
+    return sql, [*params, limit]
+
+
+MESSAGE_COLUMNS = (
+    "message_id, conversation_id, seq, role, content, timestamp, metadata, uid, payload"
+)
+# The sequence is computed inside the insert, under the write transaction, from the
+# (conversation_id, seq) index, so it has no gaps and no duplicates.
+INSERT_MESSAGE = """
+INSERT INTO messages
+    (conversation_id, seq, role, content, timestamp, metadata, uid, payload)
+SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6, ?7
+FROM messages WHERE conversation_id = ?1
+ON CONFLICT (conversation_id, uid) DO NOTHING
+"""
+SELECT_MESSAGES = (
+    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ? "
+    "ORDER BY seq LIMIT ? OFFSET ?"
+)
+SELECT_LAST_MESSAGES = f"""
+SELECT {MESSAGE_COLUMNS} FROM (
+    SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq < ?
+    ORDER BY seq DESC LIMIT ?
+) ORDER BY seq
+"""
+COUNT_MESSAGES = "SELECT COUNT(*) FROM messages WHERE conversation_id = ?"
+
+TOOL_CALL_COLUMNS = (
+    "tool_call_id, conversation_id, tool_type, tool_name, input_data, output_data, status, "
+    "created_at, started_at, completed_at, duration_ms, error_message, error_type, run_id, "
+    "parent_run_id, call_id"
+)
+INSERT_TOOL_CALL = """
+INSERT INTO tool_calls
+    (conversation_id, tool_type, tool_name, input_data, output_data, status, created_at,
+     started_at, completed_at, duration_ms, error_message, error_type, run_id,
+     parent_run_id, call_id)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (conversation_id, run_id) DO NOTHING
+"""
+# None leaves a column as it is; completed_at and duration are filled once, when the call ends.
+UPDATE_TOOL_CALL = """
+UPDATE tool_calls SET
+    output_data = COALESCE(?1, output_data),
+    status = COALESCE(?2, status),
+    error_message = COALESCE(?3, error_message),
+    error_type = COALESCE(?4, error_type),
+    call_id = COALESCE(?5, call_id),
+    completed_at = CASE WHEN ?6 IS NOT NULL AND completed_at IS NULL THEN ?6 ELSE completed_at END,
+    duration_ms = COALESCE(?7, duration_ms,
+        CASE WHEN ?6 IS NOT NULL AND completed_at IS NULL
+             THEN (julianday(?6) - julianday(COALESCE(started_at, created_at))) * 86400000.0
+        END)
+WHERE tool_call_id = ?8
+"""
+TOUCH_CONVERSATION_OF_TOOL_CALL = """
+UPDATE conversations SET updated_at = ?1
+WHERE conversation_id = (SELECT conversation_id FROM tool_calls WHERE tool_call_id = ?2)
+  AND updated_at < ?1
+"""
+SELECT_TOOL_CALL_EXISTS = "SELECT 1 FROM tool_calls WHERE tool_call_id = ?"
+SELECT_TOOL_CALL = f"SELECT {TOOL_CALL_COLUMNS} FROM tool_calls WHERE tool_call_id = ?"
+SELECT_TOOL_CALL_BY_RUN = (
+    f"SELECT {TOOL_CALL_COLUMNS} FROM tool_calls WHERE conversation_id = ? AND run_id = ?"
+)
+SELECT_TOOL_CALLS = (
+    f"SELECT {TOOL_CALL_COLUMNS} FROM tool_calls WHERE conversation_id = ? ORDER BY tool_call_id"
+)
+
+SOURCE_COLUMNS = (
+    "source_id, conversation_id, tool_call_id, url, title, snippet, relevance_score, rank, "
+    "created_at"
+)
+INSERT_WEB_SOURCE = """
+INSERT INTO web_sources
+    (conversation_id, tool_call_id, url, title, snippet, relevance_score, rank, created_at)
+SELECT conversation_id, tool_call_id, ?2, ?3, ?4, ?5, ?6, ?7
+FROM tool_calls WHERE tool_call_id = ?1
+ON CONFLICT (conversation_id, tool_call_id, url) DO NOTHING
+"""
+SELECT_SOURCES_OF_CONVERSATION = (
+    f"SELECT {SOURCE_COLUMNS} FROM web_sources WHERE conversation_id = ? "
+    "ORDER BY tool_call_id, rank, source_id"
+)
+SELECT_SOURCES_OF_TOOL_CALL = (
+    f"SELECT {SOURCE_COLUMNS} FROM web_sources WHERE tool_call_id = ? ORDER BY rank, source_id"
+)
+
+MASHUP_COLUMNS = (
+    "mashup_id, conversation_id, title, description, audio_file_path, metadata, tool_call_id, "
+    "created_at"
+)
+INSERT_MASHUP = """
+INSERT INTO mashups
+    (conversation_id, title, description, audio_file_path, metadata, tool_call_id, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+"""
+SELECT_MASHUPS = (
+    f"SELECT {MASHUP_COLUMNS} FROM mashups WHERE conversation_id = ? ORDER BY mashup_id"
+)
+
+TRANSITION_COLUMNS = (
+    "transition_id, conversation_id, from_phase, to_phase, reason, run_id, accepted, created_at"
+)
+SELECT_TRANSITIONS = (
+    f"SELECT {TRANSITION_COLUMNS} FROM phase_transitions WHERE conversation_id = ? "
+    "ORDER BY transition_id"
+)
+
+# Connection settings, applied to every connection the backend opens.
+PRAGMAS = (
+    "PRAGMA journal_mode = WAL",
+    "PRAGMA synchronous = NORMAL",
+    "PRAGMA foreign_keys = ON",
+)

@@ -1,0 +1,57 @@
+"""Fixtures shared by the whole test tree: a store on every backend.
+
+`store_url` is parametrized over the backends: ``sqlite-memory``, ``sqlite-file`` and
+``postgres`` (a throwaway server started from the machine's PostgreSQL binaries, or
+``$LIT_MEMORY_TEST_POSTGRES_URL``; each test gets its own database). Set
+``LIT_MEMORY_REQUIRE_POSTGRES=1`` (CI does) to fail instead of skipping when PostgreSQL is
+not available.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from lit_memory import AsyncConversationDB
+
+BACKENDS = ["sqlite-memory", "sqlite-file"]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_default_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may touch a database in the working directory by accident."""
+    monkeypatch.setenv("LIT_MEMORY_URL", str(tmp_path / "default.db"))
+
+
+@pytest.fixture(params=BACKENDS)
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL for an empty database on each backend."""
+    kind = request.param
+    if kind == "sqlite-memory":
+        yield ":memory:"
+    elif kind == "sqlite-file":
+        yield str(tmp_path / "memory.db")
+    else:  # pragma: no cover - backends join this list as they land
+        raise AssertionError(kind)
+
+
+@pytest.fixture
+async def db(store_url: str) -> AsyncIterator[AsyncConversationDB]:
+    """An initialized `AsyncConversationDB` on each backend, closed after the test."""
+    async with AsyncConversationDB(store_url) as store:
+        await store.init_db()
+        yield store
+
+
+@pytest.fixture
+def db_file(tmp_path: Path) -> str:
+    """A path for a SQLite file that does not exist yet."""
+    return str(tmp_path / "store.db")
+
+
+def require_postgres() -> bool:
+    """Whether PostgreSQL tests must run (CI) rather than skip."""
+    return os.environ.get("LIT_MEMORY_REQUIRE_POSTGRES") == "1"
