@@ -119,6 +119,11 @@ class ToolCallStatus(_ParsableEnum):
     ERROR = "error"
     CANCELLED = "cancelled"
 
+    @classmethod
+    def _missing_(cls, value: object) -> ToolCallStatus | None:
+        # The seed wrote "failed" for what is now ERROR.
+        return cls.ERROR if value == "failed" else None
+
     @property
     def is_finished(self) -> bool:
         """Whether the call has ended (completed, error or cancelled)."""

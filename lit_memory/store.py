@@ -229,19 +229,9 @@ class AsyncConversationDB:
         payload: dict[str, Any] | None = None,
     ) -> bool:
         """Append one message; False if the conversation does not exist or `uid` is stored."""
-        stored = await self.add_messages(
-            conversation_id,
-            [
-                {
-                    "role": role,
-                    "content": content,
-                    "metadata": metadata,
-                    "uid": uid,
-                    "payload": payload,
-                }
-            ],
-        )
-        return stored == 1
+        message = {"role": role, "content": content, "metadata": metadata}
+        message.update(uid=uid, payload=payload)
+        return await self._store_messages(conversation_id, [message], None) == 1
 
     async def add_messages(
         self,
@@ -257,16 +247,24 @@ class AsyncConversationDB:
         Raises `ConversationNotFound` if the conversation does not exist, unless `create` is
         set (then it is created, with `owner`, in the same transaction).
         """
+        create_owner = (check.optional_identifier("owner", owner),) if create else None
+        stored = await self._store_messages(conversation_id, messages, create_owner)
+        if stored is None:
+            raise ConversationNotFound(
+                f"conversation {conversation_id!r} does not exist; create it first"
+            )
+        return stored
+
+    async def _store_messages(
+        self,
+        conversation_id: str,
+        messages: Iterable[NewMessage],
+        create_owner: tuple[str | None] | None,
+    ) -> int | None:
         cid = check.identifier("conversation_id", conversation_id)
         rows = [_message_row(i, m) for i, m in enumerate(messages)]
-        own = check.optional_identifier("owner", owner)
         backend = await self._ready()
-        stored = await backend.add_messages(
-            cid, rows, _now(), create_owner=(own,) if create else None
-        )
-        if stored is None:
-            raise ConversationNotFound(f"conversation {cid!r} does not exist; create it first")
-        return stored
+        return await backend.add_messages(cid, rows, _now(), create_owner=create_owner)
 
     async def get_messages(
         self,
