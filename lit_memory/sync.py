@@ -10,6 +10,7 @@ joins its threads at exit, so a forgotten `close()` cannot hang the exit.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import inspect
 import os
@@ -127,6 +128,15 @@ class ConversationDB:
         """Wait for queued writes, then close the connections (idempotent)."""
         _OPEN.discard(self)
         run_sync(self._db.close(), name="close")
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule a coroutine of `async_db` on the facade's loop thread; return its future.
+
+        Await it from any event loop with ``asyncio.wrap_future`` (no thread is blocked), or
+        call ``.result()`` from a thread without one. The facade is then closed at exit.
+        """
+        _OPEN.add(self)
+        return asyncio.run_coroutine_threadsafe(coro, _LOOP.loop())
 
     # Every other public coroutine of AsyncConversationDB gets a sync twin, made below.
     def __getattr__(self, name: str) -> Any:
