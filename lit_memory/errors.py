@@ -11,6 +11,7 @@ __all__ = [
     "LitMemoryError",
     "InvalidInputError",
     "ConversationNotFound",
+    "ConversationExistsError",
     "PhaseTransitionError",
     "StorageError",
     "StorageBusyError",
@@ -34,6 +35,10 @@ class InvalidInputError(LitMemoryError, ValueError):
 
 class ConversationNotFound(LitMemoryError, LookupError):
     """The conversation does not exist (or is not visible to this store's owner)."""
+
+
+class ConversationExistsError(LitMemoryError, ValueError):
+    """The conversation already exists (and replacing it was not asked for)."""
 
 
 class PhaseTransitionError(LitMemoryError, ValueError):

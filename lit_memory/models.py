@@ -22,6 +22,8 @@ __all__ = [
     "WebSource",
     "Mashup",
     "PhaseTransition",
+    "SearchHit",
+    "StoreStats",
 ]
 
 
@@ -202,3 +204,37 @@ class PhaseTransition(Record):
     """False when the flow refused the transition and the phase did not change."""
     created_at: datetime
     """When it happened (UTC)."""
+
+
+class SearchHit(Record):
+    """A message found by full-text search."""
+
+    message: Message
+    """The matching message."""
+    score: float
+    """Relevance: higher is better (comparable within one search only)."""
+    snippet: str
+    """An excerpt around the match, matched terms wrapped in ``**``."""
+
+
+class StoreStats(Record):
+    """Counts and size of the whole store."""
+
+    conversations: int
+    """How many conversations are stored."""
+    messages: int
+    """How many messages are stored."""
+    tool_calls: int
+    """How many tool calls are stored."""
+    web_sources: int
+    """How many web sources are stored."""
+    mashups: int
+    """How many mashups are stored."""
+    phase_transitions: int
+    """How many phase transitions are stored."""
+    size_bytes: int
+    """The database's size on disk."""
+    schema_version: int
+    """The database's schema version."""
+    busiest: list[ConversationSummary] = Field(default_factory=list)
+    """The conversations with the most messages, most first."""

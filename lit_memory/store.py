@@ -14,7 +14,7 @@ from . import _validate as check
 from .backends import open_backend
 from .backends.base import Backend, MashupRow, MessageRow, SourceRow, ToolCallRow, ToolCallUpdate
 from .enums import ConversationPhase, MessageRole, ToolCallStatus, ToolCallType
-from .errors import ConversationNotFound, InvalidInputError
+from .errors import ConversationExistsError, ConversationNotFound, InvalidInputError
 from .flow import DEFAULT_FLOW, PhaseFlow
 from .models import (
     Conversation,
@@ -22,9 +22,12 @@ from .models import (
     Mashup,
     Message,
     PhaseTransition,
+    SearchHit,
+    StoreStats,
     ToolCall,
     WebSource,
 )
+from .transfer import ConversationDocument, build_document, parse_document
 
 __all__ = ["AsyncConversationDB", "NewMessage"]
 
@@ -450,6 +453,113 @@ class AsyncConversationDB:
         """The conversation's mashups in creation order."""
         cid = check.identifier("conversation_id", conversation_id)
         return await (await self._ready()).get_mashups(cid)
+
+    # -- search, retention, export -------------------------------------------------------------
+
+    async def search_messages(
+        self,
+        query: str,
+        *,
+        conversation_id: str | None = None,
+        owner: str | None = None,
+        limit: int = 20,
+        raw: bool = False,
+    ) -> list[SearchHit]:
+        """Full-text search over message content, best match first, with highlighted snippets.
+
+        The query is plain words that must all match (punctuation is literal); with ``raw``
+        it is the engine's own syntax (SQLite FTS5 / PostgreSQL websearch), and a syntax
+        error raises `InvalidInputError`.
+        """
+        words = check.text("query", query)
+        if not words.strip():
+            raise InvalidInputError("the search query is empty")
+        cid = check.optional_identifier("conversation_id", conversation_id)
+        own = check.optional_identifier("owner", owner)
+        size = check.limit("limit", limit, allow_none=False) or 0
+        backend = await self._ready()
+        return await backend.search_messages(
+            words, raw=raw, conversation_id=cid, owner=own, limit=size
+        )
+
+    async def purge_conversations(
+        self,
+        *,
+        idle_since: datetime,
+        phase: ConversationPhase | str | None = None,
+        owner: str | None = None,
+        dry_run: bool = False,
+    ) -> list[ConversationSummary]:
+        """Delete the conversations with no activity since `idle_since` (optionally only in
+        `phase` or of `owner`), with everything under them; return them as they were.
+
+        With ``dry_run`` nothing is deleted and the same list is returned.
+        """
+        cutoff = check.timestamp("idle_since", idle_since)
+        if cutoff is None:
+            raise InvalidInputError("idle_since is required: purge removes data idle since then")
+        phase_value = None if phase is None else ConversationPhase.parse(phase).value
+        own = check.optional_identifier("owner", owner)
+        backend = await self._ready()
+        return await backend.delete_conversations(
+            owner=own, idle_before=cutoff, phase=phase_value, dry_run=dry_run
+        )
+
+    async def erase_owner(self, owner: str) -> dict[str, int]:
+        """Delete every conversation of `owner` and all that hangs off them; return how many
+        rows of each kind were removed."""
+        own = check.identifier("owner", owner)
+        backend = await self._ready()
+        removed = await backend.delete_conversations(
+            owner=own, idle_before=None, phase=None, dry_run=False
+        )
+        return {
+            "conversations": len(removed),
+            "messages": sum(c.message_count for c in removed),
+            "tool_calls": sum(c.tool_call_count for c in removed),
+            "web_sources": sum(c.web_source_count for c in removed),
+            "mashups": sum(c.mashup_count for c in removed),
+        }
+
+    async def stats(self, *, busiest: int = 5) -> StoreStats:
+        """Counts of everything stored, the database size, the schema version and the
+        conversations with the most messages."""
+        top = check.limit("busiest", busiest, allow_none=False) or 0
+        return await (await self._ready()).stats(busiest=top)
+
+    async def export_conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        """The whole conversation as a JSON-able document (every row, timestamps kept), or
+        None if it does not exist. `import_conversation` restores it exactly."""
+        cid = check.identifier("conversation_id", conversation_id)
+        backend = await self._ready()
+        conversation = await backend.get_conversation(cid)
+        if conversation is None:
+            return None
+        document = build_document(
+            conversation,
+            await backend.get_messages(cid, after_seq=0, limit=None, offset=0),
+            await backend.get_tool_calls(cid, with_sources=True),
+            await backend.get_mashups(cid),
+            await backend.get_phase_history(cid),
+        )
+        return document.model_dump(mode="json")
+
+    async def import_conversation(
+        self, document: Mapping[str, Any] | str | bytes, *, replace: bool = False
+    ) -> str:
+        """Restore an exported conversation exactly; return its id.
+
+        Refuses a document that does not match the schema (`InvalidInputError`), and one
+        whose conversation already exists unless ``replace`` (`ConversationExistsError`).
+        """
+        parsed: ConversationDocument = parse_document(document)
+        cid = parsed.conversation.conversation_id
+        backend = await self._ready()
+        if not await backend.import_conversation(parsed, replace=replace):
+            raise ConversationExistsError(
+                f"conversation {cid!r} already exists; pass replace=True to overwrite it"
+            )
+        return cid
 
 
 def _message_row(index: int, message: NewMessage) -> MessageRow:

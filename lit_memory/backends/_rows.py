@@ -18,6 +18,8 @@ from ..models import (
     Mashup,
     Message,
     PhaseTransition,
+    SearchHit,
+    StoreStats,
     ToolCall,
     WebSource,
 )
@@ -161,3 +163,23 @@ def attach_sources(calls: list[ToolCall], sources: list[WebSource]) -> list[Tool
     for call in calls:
         call.sources = by_call.get(call.tool_call_id, [])
     return calls
+
+
+def hit(r: Row) -> SearchHit:
+    """Message columns followed by the score (higher is better) and the snippet."""
+    return SearchHit.model_construct(message=message(r), score=float(r[9]), snippet=r[10])
+
+
+def stats(counts: Row, size: int, version: int, busiest: list[ConversationSummary]) -> StoreStats:
+    """Table counts (conversations, messages, tool calls, sources, mashups, transitions)."""
+    return StoreStats.model_construct(
+        conversations=counts[0],
+        messages=counts[1],
+        tool_calls=counts[2],
+        web_sources=counts[3],
+        mashups=counts[4],
+        phase_transitions=counts[5],
+        size_bytes=int(size),
+        schema_version=version,
+        busiest=busiest,
+    )

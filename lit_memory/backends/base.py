@@ -19,9 +19,12 @@ from ..models import (
     Mashup,
     Message,
     PhaseTransition,
+    SearchHit,
+    StoreStats,
     ToolCall,
     WebSource,
 )
+from ..transfer import ConversationDocument
 
 __all__ = [
     "Backend",
@@ -267,3 +270,38 @@ class Backend(ABC):
     @abstractmethod
     async def delete_conversation(self, conversation_id: str) -> bool:
         """Delete the conversation and everything under it; False when it did not exist."""
+
+    @abstractmethod
+    async def search_messages(
+        self,
+        query: str,
+        *,
+        raw: bool,
+        conversation_id: str | None,
+        owner: str | None,
+        limit: int,
+    ) -> list[SearchHit]:
+        """Ranked full-text matches, best first. With `raw`, `query` is in the engine's own
+        syntax and a syntax error raises InvalidInputError; otherwise it is plain words, all
+        of which must match."""
+
+    @abstractmethod
+    async def delete_conversations(
+        self,
+        *,
+        owner: str | None,
+        idle_before: datetime | None,
+        phase: str | None,
+        dry_run: bool,
+    ) -> list[ConversationSummary]:
+        """Delete (unless `dry_run`) the conversations matching every given filter, with all
+        that hangs off them, in one transaction; return them as they were."""
+
+    @abstractmethod
+    async def stats(self, *, busiest: int) -> StoreStats:
+        """Counts of every table, the database size and the busiest conversations."""
+
+    @abstractmethod
+    async def import_conversation(self, document: ConversationDocument, *, replace: bool) -> bool:
+        """Restore a conversation exactly, in one transaction; False when it exists and
+        `replace` is not set (then nothing changes)."""

@@ -19,7 +19,9 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from .. import _validate as check
 from ..errors import (
+    InvalidInputError,
     SchemaVersionError,
     StorageBusyError,
     StorageConnectionError,
@@ -35,8 +37,18 @@ from ..models import (
     Mashup,
     Message,
     PhaseTransition,
+    SearchHit,
+    StoreStats,
     ToolCall,
     WebSource,
+)
+from ..transfer import (
+    ConversationDocument,
+    DocMashup,
+    DocMessage,
+    DocSource,
+    DocToolCall,
+    DocTransition,
 )
 from . import _rows
 from . import sqlite_sql as sql
@@ -571,6 +583,136 @@ class SQLiteBackend(Backend):
         rows = await self._fetch(sql.SELECT_TRANSITIONS, (conversation_id,))
         return [_rows.transition(r) for r in rows]
 
+    # -- search, retention, statistics, import ------------------------------------------------
+
+    async def search_messages(
+        self,
+        query: str,
+        *,
+        raw: bool,
+        conversation_id: str | None,
+        owner: str | None,
+        limit: int,
+    ) -> list[SearchHit]:
+        """Ranked FTS5 matches (bm25), best first."""
+        match = query if raw else sql.fts_words(query)
+        statement, params = sql.search_messages(
+            match, conversation_id=conversation_id, owner=owner, limit=limit
+        )
+        try:
+            rows = await self._fetch(statement, params)
+        except StorageError as exc:
+            # A raw query is the caller's FTS5 text: SQLite reports its mistakes as
+            # OperationalError ("fts5: syntax error", "unterminated string", ...).
+            if raw and type(exc) is StorageError:
+                raise InvalidInputError(f"bad full-text query {query!r}: {exc.__cause__}") from exc
+            raise
+        return [_rows.hit(r) for r in rows]
+
+    async def delete_conversations(
+        self,
+        *,
+        owner: str | None,
+        idle_before: datetime | None,
+        phase: str | None,
+        dry_run: bool,
+    ) -> list[ConversationSummary]:
+        """Select and (unless dry_run) delete matching conversations in one transaction."""
+        cutoff = None if idle_before is None else _rows.iso(idle_before)
+        query, params = sql.select_conversations_to_delete(
+            owner=owner, idle_before=cutoff, phase=phase, limit=-1
+        )
+        if dry_run:
+            return [_rows.summary(r) for r in await self._fetch(query, params)]
+
+        async def op(conn: aiosqlite.Connection) -> list[ConversationSummary]:
+            found = [_rows.summary(r) for r in await conn.execute_fetchall(query, params)]
+            ids = [(c.conversation_id,) for c in found]
+            await conn.executemany(sql.DELETE_CONVERSATION, ids)
+            return found
+
+        result: list[ConversationSummary] = await self._write(op, reads_first=True)
+        return result
+
+    async def stats(self, *, busiest: int) -> StoreStats:
+        """Table counts, file size, schema version and the busiest conversations."""
+        counts = (await self._fetch(sql.COUNT_ALL))[0]
+        size = (await self._fetch(sql.DATABASE_SIZE))[0][0]
+        top = [_rows.summary(r) for r in await self._fetch(sql.SELECT_BUSIEST, (busiest,))]
+        top.sort(key=lambda c: (-c.message_count, c.conversation_id))
+        return _rows.stats(counts, size, await self.schema_version(), top)
+
+    async def import_conversation(self, document: ConversationDocument, *, replace: bool) -> bool:
+        """Insert every row of the document with its own timestamps, in one transaction."""
+        cid = document.conversation.conversation_id
+
+        async def op(conn: aiosqlite.Connection) -> bool:
+            exists = list(await conn.execute_fetchall(sql.SELECT_PHASE, (cid,)))
+            if exists and not replace:
+                return False
+            await conn.execute(sql.DELETE_CONVERSATION, (cid,))
+            await _insert_document(conn, document)
+            return True
+
+        return bool(await self._write(op, reads_first=True))
+
+
+async def _insert_document(conn: aiosqlite.Connection, doc: ConversationDocument) -> None:
+    c, cid = doc.conversation, doc.conversation.conversation_id
+    meta = check.json_text("metadata", c.metadata)
+    await conn.execute(
+        sql.IMPORT_CONVERSATION,
+        (cid, c.owner, c.phase.value, _rows.iso(c.created_at), _rows.iso(c.updated_at), meta),
+    )
+    await conn.executemany(sql.IMPORT_MESSAGE, [_doc_message(cid, m) for m in doc.messages])
+    call_ids: list[int | None] = []
+    for call in doc.tool_calls:
+        cursor = await conn.execute(sql.INSERT_TOOL_CALL, _doc_tool_call(cid, call))
+        call_ids.append(cursor.lastrowid)
+        sources = [_doc_source(cid, cursor.lastrowid, s) for s in call.sources]
+        await conn.executemany(sql.IMPORT_WEB_SOURCE, sources)
+    mashups = [_doc_mashup(cid, m, call_ids) for m in doc.mashups]
+    await conn.executemany(sql.INSERT_MASHUP, mashups)
+    transitions = [_doc_transition(cid, t) for t in doc.phase_transitions]
+    await conn.executemany(sql.IMPORT_TRANSITION, transitions)
+    # The inserts above move "last activity" forward; the document's value is the truth.
+    await conn.execute(sql.RESTORE_UPDATED_AT, (_rows.iso(c.updated_at), cid))
+
 
 def _opt_iso(value: datetime | None) -> str | None:
     return None if value is None else _rows.iso(value)
+
+
+def _doc_message(cid: str, m: DocMessage) -> tuple[Any, ...]:
+    meta, payload = check.json_text("metadata", m.metadata), check.json_text("payload", m.payload)
+    return (cid, m.seq, m.role.value, m.content, _rows.iso(m.timestamp), meta, m.uid, payload)
+
+
+def _doc_tool_call(cid: str, t: DocToolCall) -> tuple[Any, ...]:
+    return (
+        cid, t.tool_type.value, t.tool_name, t.input_data, t.output_data, t.status.value,
+        _rows.iso(t.created_at), _opt_iso(t.started_at), _opt_iso(t.completed_at),
+        t.duration_ms, t.error_message, t.error_type, t.run_id, t.parent_run_id, t.call_id,
+    )  # fmt: skip
+
+
+def _doc_source(cid: str, tool_call_id: int | None, s: DocSource) -> tuple[Any, ...]:
+    return (
+        cid, tool_call_id, s.url, s.title, s.snippet, s.relevance_score, s.rank,
+        _rows.iso(s.created_at),
+    )  # fmt: skip
+
+
+def _doc_mashup(cid: str, m: DocMashup, call_ids: list[int | None]) -> tuple[Any, ...]:
+    call = None if m.tool_call_ref is None else call_ids[m.tool_call_ref - 1]
+    meta = check.json_text("metadata", m.metadata)
+    return (
+        cid, m.title, m.description, m.audio_file_path, meta, call, _rows.iso(m.created_at),
+    )  # fmt: skip
+
+
+def _doc_transition(cid: str, t: DocTransition) -> tuple[Any, ...]:
+    return (
+        cid, t.from_phase.value, t.to_phase.value, t.reason, t.run_id, int(t.accepted),
+        _rows.iso(t.created_at),
+    )  # fmt: skip

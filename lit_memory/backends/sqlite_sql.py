@@ -119,6 +119,27 @@ MIGRATIONS: list[str] = [
         REFERENCES tool_calls (tool_call_id) ON DELETE SET NULL;
     CREATE INDEX idx_mashups_tool_call ON mashups (tool_call_id);
     """,
+    # v3: full-text search over message content (FTS5, external content, kept in sync by
+    # triggers, which also fire for rows removed by ON DELETE CASCADE).
+    """
+    CREATE VIRTUAL TABLE messages_fts USING fts5(
+        content, content = 'messages', content_rowid = 'message_id',
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
+    CREATE TRIGGER trg_messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content) VALUES (NEW.message_id, NEW.content);
+    END;
+    CREATE TRIGGER trg_messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+        VALUES ('delete', OLD.message_id, OLD.content);
+    END;
+    CREATE TRIGGER trg_messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+        VALUES ('delete', OLD.message_id, OLD.content);
+        INSERT INTO messages_fts (rowid, content) VALUES (NEW.message_id, NEW.content);
+    END;
+    """,
 ]
 
 CREATE_MIGRATIONS_TABLE = """
@@ -297,3 +318,87 @@ PRAGMAS = (
     "PRAGMA synchronous = NORMAL",
     "PRAGMA foreign_keys = ON",
 )
+
+
+def search_messages(
+    match: str, *, conversation_id: str | None, owner: str | None, limit: int
+) -> tuple[str, list[object]]:
+    """SQL and parameters for a ranked full-text search (bm25: lower is better)."""
+    where = ["messages_fts MATCH ?"]
+    params: list[object] = [match]
+    if conversation_id is not None:
+        where.append("m.conversation_id = ?")
+        params.append(conversation_id)
+    if owner is not None:
+        where.append(
+            "m.conversation_id IN (SELECT conversation_id FROM conversations WHERE owner = ?)"
+        )
+        params.append(owner)
+    columns = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
+    sql = (
+        f"SELECT {columns}, -bm25(messages_fts), "
+        "snippet(messages_fts, 0, '**', '**', '…', 16) "
+        "FROM messages_fts JOIN messages m ON m.message_id = messages_fts.rowid "
+        f"WHERE {' AND '.join(where)} ORDER BY bm25(messages_fts) LIMIT ?"
+    )
+    return sql, [*params, limit]
+
+
+def fts_words(query: str) -> str:
+    """The words of a plain query as an FTS5 expression matching all of them (each quoted, so
+    punctuation and FTS operators in the text are taken literally)."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in query.split())
+
+
+def select_conversations_to_delete(
+    *, owner: str | None, idle_before: str | None, phase: str | None, limit: int
+) -> tuple[str, list[object]]:
+    """SQL and parameters selecting (with counts) the conversations a purge or erasure removes."""
+    where: list[str] = []
+    params: list[object] = []
+    if owner is not None:
+        where.append("c.owner = ?")
+        params.append(owner)
+    if idle_before is not None:
+        where.append("c.updated_at < ?")
+        params.append(idle_before)
+    if phase is not None:
+        where.append("c.phase = ?")
+        params.append(phase)
+    clause = " AND ".join(where) or "1 = 1"
+    sql = (
+        f"SELECT {_SUMMARY_COLUMNS} FROM conversations c WHERE {clause} "
+        "ORDER BY c.updated_at, c.conversation_id LIMIT ?"
+    )
+    return sql, [*params, limit]
+
+
+COUNT_ALL = """
+SELECT (SELECT COUNT(*) FROM conversations), (SELECT COUNT(*) FROM messages),
+       (SELECT COUNT(*) FROM tool_calls), (SELECT COUNT(*) FROM web_sources),
+       (SELECT COUNT(*) FROM mashups), (SELECT COUNT(*) FROM phase_transitions)
+"""
+DATABASE_SIZE = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()"
+SELECT_BUSIEST = f"""
+SELECT {_SUMMARY_COLUMNS} FROM conversations c
+WHERE c.conversation_id IN (
+    SELECT conversation_id FROM messages GROUP BY conversation_id
+    ORDER BY COUNT(*) DESC, conversation_id LIMIT ?
+)
+"""
+
+IMPORT_CONVERSATION = """
+INSERT INTO conversations (conversation_id, owner, phase, created_at, updated_at, metadata)
+VALUES (?, ?, ?, ?, ?, ?)
+"""
+RESTORE_UPDATED_AT = "UPDATE conversations SET updated_at = ? WHERE conversation_id = ?"
+IMPORT_MESSAGE = """
+INSERT INTO messages (conversation_id, seq, role, content, timestamp, metadata, uid, payload)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+IMPORT_WEB_SOURCE = """
+INSERT INTO web_sources
+    (conversation_id, tool_call_id, url, title, snippet, relevance_score, rank, created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+IMPORT_TRANSITION = INSERT_TRANSITION

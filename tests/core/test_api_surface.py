@@ -25,11 +25,13 @@ def test_all_is_pinned() -> None:
     assert sorted(lit_memory.__all__) == sorted(
         [
             "AsyncConversationDB", "ConfigurationError", "Conversation", "ConversationDB",
-            "ConversationNotFound", "ConversationPhase", "ConversationSummary", "DEFAULT_FLOW",
+            "ConversationExistsError", "ConversationNotFound", "ConversationPhase",
+            "ConversationSummary", "DEFAULT_FLOW",
             "InvalidInputError", "LitMemoryError", "Mashup", "Message", "MessageRole",
             "NewMessage", "PhaseFlow", "PhaseTransition", "PhaseTransitionError",
-            "SchemaVersionError", "StorageBusyError", "StorageConnectionError",
+            "SchemaVersionError", "SearchHit", "StorageBusyError", "StorageConnectionError",
             "StorageCorruptError", "StorageError", "StorageFullError", "StorageReadOnlyError",
+            "StoreStats",
             "SyncInAsyncContextError", "ToolCall", "ToolCallStatus", "ToolCallType",
             "WebSource", "__version__",
         ]

@@ -61,9 +61,7 @@ async def test_seed_examples_run_verbatim_on_the_embedded_default(
             ("user", "Hello!"),
             ("assistant", "Hi there!"),
         ]
-        assert raw.execute("SELECT phase FROM conversations").fetchall() == [
-            ("genre_exploration",)
-        ]
+        assert raw.execute("SELECT phase FROM conversations").fetchall() == [("genre_exploration",)]
         call = raw.execute(
             "SELECT tool_type, input_data, output_data, status, completed_at FROM tool_calls"
         ).fetchone()
