@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import warnings
 from collections.abc import Iterable, Mapping
@@ -27,6 +28,7 @@ from .models import (
     ToolCall,
     WebSource,
 )
+from .scoped import OwnerScopedBackend
 from .transfer import ConversationDocument, build_document, parse_document
 
 __all__ = ["AsyncConversationDB", "NewMessage"]
@@ -64,6 +66,24 @@ class AsyncConversationDB:
         self.strict_phases = strict_phases
         self._initialized = False
         self._init_lock: asyncio.Lock | None = None
+        self._is_view = False
+
+    def for_owner(self, owner: str) -> AsyncConversationDB:
+        """A view of this store limited to `owner`'s conversations.
+
+        It shares this store's connections (close this store, not the view). Through it,
+        another owner's conversations look exactly like missing ones, new conversations
+        belong to `owner`, and listing, search, purge and erasure see only `owner`'s data.
+        """
+        view = copy.copy(self)
+        view._backend = OwnerScopedBackend(self._backend, check.identifier("owner", owner))
+        view._is_view = True
+        return view
+
+    @property
+    def owner(self) -> str | None:
+        """The owner this store is scoped to (None when it sees every conversation)."""
+        return self._backend.owner if isinstance(self._backend, OwnerScopedBackend) else None
 
     @property
     def backend(self) -> Backend:
@@ -119,7 +139,7 @@ class AsyncConversationDB:
         await self._backend.close()
 
     def __del__(self) -> None:
-        if getattr(self, "_initialized", False):
+        if getattr(self, "_initialized", False) and not getattr(self, "_is_view", True):
             warnings.warn(
                 f"{self!r} was not closed; use 'async with' or 'await db.close()'",
                 ResourceWarning,

@@ -107,6 +107,12 @@ class ConversationDB:
     def __init__(self, path_or_url: str | os.PathLike[str] | None = None, **options: Any) -> None:
         self._db = AsyncConversationDB(path_or_url, **options)
 
+    def for_owner(self, owner: str) -> ConversationDB:
+        """A view limited to `owner`'s conversations (see `AsyncConversationDB.for_owner`)."""
+        view = object.__new__(ConversationDB)
+        view._db = self._db.for_owner(owner)
+        return view
+
     @property
     def async_db(self) -> AsyncConversationDB:
         """The async store behind this facade (use it only on the facade's loop)."""
