@@ -33,6 +33,7 @@ from .models import (
     ToolCall,
     WebSource,
 )
+from .redact import default_redactor
 from .store import AsyncConversationDB, NewMessage
 from .sync import ConversationDB
 
@@ -72,4 +73,5 @@ __all__ = [
     "ToolCallType",
     "WebSource",
     "__version__",
+    "default_redactor",
 ]

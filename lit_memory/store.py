@@ -28,6 +28,7 @@ from .models import (
     ToolCall,
     WebSource,
 )
+from .redact import Redactor, default_redactor
 from .scoped import OwnerScopedBackend
 from .transfer import ConversationDocument, build_document, parse_document
 
@@ -59,9 +60,11 @@ class AsyncConversationDB:
         *,
         flow: PhaseFlow | None = None,
         strict_phases: bool = False,
+        redact: Redactor | None = default_redactor,
         **backend_options: Any,
     ) -> None:
         self._backend: Backend = open_backend(path_or_url, **backend_options)
+        self.redact: Redactor = redact or _keep
         self.flow = flow or DEFAULT_FLOW
         self.strict_phases = strict_phases
         self._initialized = False
@@ -162,7 +165,7 @@ class AsyncConversationDB:
     ) -> bool:
         """Create a conversation in the flow's initial phase; False if the id already exists."""
         cid = check.identifier("conversation_id", conversation_id)
-        meta = check.json_text("metadata", metadata, require_object=True)
+        meta = check.json_text("metadata", self.redact(metadata), require_object=True)
         own = check.optional_identifier("owner", owner)
         backend = await self._ready()
         return await backend.create_conversation(cid, own, self.flow.initial.value, meta, _now())
@@ -285,7 +288,7 @@ class AsyncConversationDB:
         create_owner: tuple[str | None] | None,
     ) -> int | None:
         cid = check.identifier("conversation_id", conversation_id)
-        rows = [_message_row(i, m) for i, m in enumerate(messages)]
+        rows = [_message_row(i, m, self.redact) for i, m in enumerate(messages)]
         backend = await self._ready()
         return await backend.add_messages(cid, rows, _now(), create_owner=create_owner)
 
@@ -342,10 +345,11 @@ class AsyncConversationDB:
         """Record a tool call; its id, or None if the conversation does not exist or the
         `run_id` is already recorded for it. Text input/output is stored as given,
         anything else as JSON."""
+        scrub = self.redact
         row = _tool_call_row(
-            check.identifier("conversation_id", conversation_id), tool_type, input_data,
-            output_data, status, error_message, tool_name, run_id, parent_run_id, call_id,
-            started_at, completed_at, duration_ms, error_type,
+            check.identifier("conversation_id", conversation_id), tool_type, scrub(input_data),
+            scrub(output_data), status, scrub(error_message), tool_name, run_id, parent_run_id,
+            call_id, started_at, completed_at, duration_ms, error_type,
         )  # fmt: skip
         return await (await self._ready()).add_tool_call(row)
 
@@ -373,9 +377,9 @@ class AsyncConversationDB:
         if ended is None and state is not None and state.is_finished:
             ended = now
         update = ToolCallUpdate(
-            output_data=check.data_text("output_data", output_data),
+            output_data=check.data_text("output_data", self.redact(output_data)),
             status=None if state is None else state.value,
-            error_message=check.optional_text("error_message", error_message),
+            error_message=check.optional_text("error_message", self.redact(error_message)),
             error_type=check.optional_text("error_type", error_type),
             call_id=check.optional_identifier("call_id", call_id),
             completed_at=ended,
@@ -461,7 +465,7 @@ class AsyncConversationDB:
             title=check.text("title", title),
             description=check.optional_text("description", description),
             audio_file_path=check.optional_text("audio_file_path", audio_file_path),
-            metadata=check.json_text("metadata", metadata, require_object=True),
+            metadata=check.json_text("metadata", self.redact(metadata), require_object=True),
             tool_call_id=None
             if tool_call_id is None
             else check.row_id("tool_call_id", tool_call_id),
@@ -582,7 +586,11 @@ class AsyncConversationDB:
         return cid
 
 
-def _message_row(index: int, message: NewMessage) -> MessageRow:
+def _keep(value: Any) -> Any:
+    return value
+
+
+def _message_row(index: int, message: NewMessage, redact: Redactor) -> MessageRow:
     if not isinstance(message, Mapping):
         raise InvalidInputError(f"messages[{index}] must be a mapping with role and content")
     unknown = set(message) - _MESSAGE_KEYS
@@ -594,7 +602,7 @@ def _message_row(index: int, message: NewMessage) -> MessageRow:
         role=MessageRole.parse(message["role"]).value,
         content=check.text(f"messages[{index}].content", message["content"]),
         metadata=check.json_text(
-            f"messages[{index}].metadata", message.get("metadata"), require_object=True
+            f"messages[{index}].metadata", redact(message.get("metadata")), require_object=True
         ),
         uid=check.optional_identifier(f"messages[{index}].uid", message.get("uid")),
         payload=check.json_text(

@@ -33,7 +33,7 @@ def test_all_is_pinned() -> None:
             "StorageCorruptError", "StorageError", "StorageFullError", "StorageReadOnlyError",
             "StoreStats",
             "SyncInAsyncContextError", "ToolCall", "ToolCallStatus", "ToolCallType",
-            "WebSource", "__version__",
+            "WebSource", "__version__", "default_redactor",
         ]
     )  # fmt: skip
     for name in lit_memory.__all__:
