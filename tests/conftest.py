@@ -10,14 +10,16 @@ not available.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from pgserver import PostgresServer, postgres_unavailable_reason
 
 from lit_memory import AsyncConversationDB
 
-BACKENDS = ["sqlite-memory", "sqlite-file"]
+BACKENDS = ["sqlite-memory", "sqlite-file", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(autouse=True)
@@ -34,8 +36,31 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield ":memory:"
     elif kind == "sqlite-file":
         yield str(tmp_path / "memory.db")
+    elif kind == "postgres":
+        yield request.getfixturevalue("postgres_url")
     else:  # pragma: no cover - backends join this list as they land
         raise AssertionError(kind)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole session; skips (fails in CI) when there is none."""
+    reason = postgres_unavailable_reason()
+    if reason is not None:
+        if require_postgres():
+            pytest.fail(f"LIT_MEMORY_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh, empty database on the session's server, dropped after the test."""
+    name = f"lit_test_{uuid.uuid4().hex}"
+    url = postgres_server.create_database(name)
+    yield url
+    postgres_server.drop_database(name)
 
 
 @pytest.fixture

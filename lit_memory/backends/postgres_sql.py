@@ -131,6 +131,19 @@ MIGRATIONS: list[str] = [
         REFERENCES tool_calls (conversation_id, tool_call_id) ON DELETE SET NULL (tool_call_id);
     CREATE INDEX idx_mashups_tool_call ON mashups (conversation_id, tool_call_id);
     """,
+    # v3: full-text search over message content. English stemming like SQLite's porter
+    # tokenizer, and no stop words, so every word can be searched for as on SQLite. An
+    # expression index (no stored column): PostgreSQL keeps it in step with every insert,
+    # update and cascaded delete.
+    """
+    CREATE TEXT SEARCH DICTIONARY lit_memory_stem (TEMPLATE = snowball, Language = english);
+    CREATE TEXT SEARCH CONFIGURATION lit_memory (COPY = english);
+    ALTER TEXT SEARCH CONFIGURATION lit_memory
+        ALTER MAPPING FOR asciiword, asciihword, hword_asciipart, word, hword, hword_part
+        WITH lit_memory_stem;
+    CREATE INDEX idx_messages_search ON messages
+        USING gin (to_tsvector('lit_memory'::regconfig, content));
+    """,
 ]
 
 LOCK_MIGRATIONS = "SELECT pg_advisory_xact_lock($1)"
@@ -351,3 +364,101 @@ RETURNING mashup_id
 SELECT_MASHUPS = (
     f"SELECT {MASHUP_COLUMNS} FROM mashups WHERE conversation_id = $1 ORDER BY mashup_id"
 )
+
+# -- search, retention, statistics, import ---------------------------------------------------
+
+_SEARCH_DOCUMENT = "to_tsvector('lit_memory'::regconfig, m.content)"  # as idx_messages_search
+# Plain words all match (operators and punctuation taken literally); raw is web search syntax.
+_TSQUERY = {False: "plainto_tsquery", True: "websearch_to_tsquery"}
+
+
+def search_messages(
+    query: str, *, raw: bool, conversation_id: str | None, owner: str | None, limit: int
+) -> tuple[str, list[object]]:
+    """SQL and parameters for a ranked full-text search (ts_rank: higher is better)."""
+    params: list[object] = [query]
+    where = [f"{_SEARCH_DOCUMENT} @@ q"]
+    if conversation_id is not None:
+        params.append(conversation_id)
+        where.append(f"m.conversation_id = ${len(params)}")
+    if owner is not None:
+        params.append(owner)
+        where.append(
+            "m.conversation_id IN "
+            f"(SELECT conversation_id FROM conversations WHERE owner = ${len(params)})"
+        )
+    params.append(limit)
+    columns = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
+    sql = (
+        f"SELECT {columns}, ts_rank({_SEARCH_DOCUMENT}, q) AS score, "
+        "ts_headline('lit_memory'::regconfig, m.content, q, "
+        "'StartSel=**, StopSel=**, MaxWords=16, MinWords=6') "
+        f"FROM messages m, {_TSQUERY[raw]}('lit_memory'::regconfig, $1) q "
+        f"WHERE {' AND '.join(where)} "
+        f"ORDER BY score DESC, m.conversation_id, m.seq LIMIT ${len(params)}"
+    )
+    return sql, params
+
+
+def select_conversations_to_delete(
+    *, owner: str | None, idle_before: object | None, phase: str | None, lock: bool
+) -> tuple[str, list[object]]:
+    """SQL and parameters selecting the conversations a purge or erasure removes: their
+    summaries (oldest activity first), or with `lock` only their ids, row-locked in id order."""
+    where: list[str] = []
+    params: list[object] = []
+    for column, value in (("owner", owner), ("updated_at", idle_before), ("phase", phase)):
+        if value is not None:
+            params.append(value)
+            operator = "<" if column == "updated_at" else "="
+            where.append(f"c.{column} {operator} ${len(params)}")
+    clause = " AND ".join(where) or "true"
+    if lock:
+        sql = f"SELECT c.conversation_id FROM conversations c WHERE {clause} "
+        return sql + "ORDER BY c.conversation_id FOR UPDATE", params
+    sql = (
+        f"SELECT {_SUMMARY_COLUMNS} FROM conversations c WHERE {clause} "
+        "ORDER BY c.updated_at, c.conversation_id"
+    )
+    return sql, params
+
+
+SELECT_SUMMARIES = (
+    f"SELECT {_SUMMARY_COLUMNS} FROM conversations c WHERE c.conversation_id = ANY($1::text[]) "
+    "ORDER BY c.updated_at, c.conversation_id"
+)
+DELETE_CONVERSATIONS = "DELETE FROM conversations WHERE conversation_id = ANY($1::text[])"
+
+COUNT_ALL = """
+SELECT (SELECT COUNT(*) FROM conversations), (SELECT COUNT(*) FROM messages),
+       (SELECT COUNT(*) FROM tool_calls), (SELECT COUNT(*) FROM web_sources),
+       (SELECT COUNT(*) FROM mashups), (SELECT COUNT(*) FROM phase_transitions)
+"""
+DATABASE_SIZE = "SELECT pg_database_size(current_database())"
+SELECT_BUSIEST = f"""
+SELECT {_SUMMARY_COLUMNS} FROM conversations c
+WHERE c.conversation_id IN (
+    SELECT conversation_id FROM messages GROUP BY conversation_id
+    ORDER BY COUNT(*) DESC, conversation_id LIMIT $1
+)
+"""
+
+IMPORT_CONVERSATION = """
+INSERT INTO conversations (conversation_id, owner, phase, created_at, updated_at, metadata)
+VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)
+ON CONFLICT (conversation_id) DO NOTHING
+"""
+IMPORT_MESSAGE = """
+INSERT INTO messages (conversation_id, seq, role, content, "timestamp", metadata, uid, payload)
+VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8::text::jsonb)
+"""
+IMPORT_WEB_SOURCE = """
+INSERT INTO web_sources
+    (conversation_id, tool_call_id, url, title, snippet, relevance_score, rank, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+"""
+IMPORT_TRANSITION = """
+INSERT INTO phase_transitions
+    (conversation_id, from_phase, to_phase, reason, run_id, accepted, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+"""
