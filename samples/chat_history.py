@@ -17,6 +17,7 @@ from langchain_core._api.deprecation import LangChainDeprecationWarning
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
+from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from lit_memory_langchain import LitChatMessageHistory, close_shared_stores
 
@@ -59,7 +60,7 @@ def main(db: str | None) -> None:
     history = LitChatMessageHistory(CONVERSATION, db)
     history.clear()  # rerunnable: start from a clean slate
     chain = build_chain(db)
-    config = {"configurable": {"session_id": CONVERSATION}}
+    config: RunnableConfig = {"configurable": {"session_id": CONVERSATION}}
     for question in QUESTIONS:
         answer = chain.invoke({"question": question}, config)
         print(f"user:      {question}\nassistant: {answer.content}")

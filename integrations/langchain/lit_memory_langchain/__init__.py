@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from ._store import close_shared_stores
     from .codec import decode_message, encode_message
     from .history import LitChatMessageHistory
+    from .middleware import LitMemoryMiddleware
     from .window import approximate_token_count, format_sources, select_window, validate_window
 
 
