@@ -40,6 +40,10 @@ class ConversationNotFound(LitMemoryError, LookupError):
 class ConversationExistsError(LitMemoryError, ValueError):
     """The conversation already exists (and replacing it was not asked for)."""
 
+    def __init__(self, message: str, *, conversation_id: str) -> None:
+        super().__init__(message)
+        self.conversation_id = conversation_id
+
 
 class PhaseTransitionError(LitMemoryError, ValueError):
     """The phase flow forbids this transition."""

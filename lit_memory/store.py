@@ -581,7 +581,8 @@ class AsyncConversationDB:
         backend = await self._ready()
         if not await backend.import_conversation(parsed, replace=replace):
             raise ConversationExistsError(
-                f"conversation {cid!r} already exists; pass replace=True to overwrite it"
+                f"conversation {cid!r} already exists; pass replace=True to overwrite it",
+                conversation_id=cid,
             )
         return cid
 

@@ -70,14 +70,15 @@ _FULL = {"SQLITE_FULL"}
 _CORRUPT = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
 
 
-def translate(exc: BaseException) -> StorageError:
-    """A sqlite3 error as the matching `StorageError`, with a message that says what to do."""
+def translate(exc: BaseException, path: str = "") -> StorageError:
+    """A sqlite3 error as the matching `StorageError`, with a message that names the file
+    (when given) and says what to do."""
     name = getattr(exc, "sqlite_errorname", "") or ""
-    text = str(exc)
+    text = str(exc) + (f" in {path}" if path else "")
     if name.split("_SNAPSHOT")[0] in _BUSY or "locked" in text:
         return StorageBusyError(
-            f"the SQLite database stayed locked by another writer past the busy timeout ({text}); "
-            "retry, or raise busy_timeout"
+            f"the SQLite database stayed locked by another writer past the busy timeout "
+            f"({text}); retry, or raise busy_timeout"
         )
     if name in _FULL or "full" in text:
         return StorageFullError(f"the disk or database is full ({text}); free space and retry")
@@ -115,8 +116,9 @@ def _split_script(script: str) -> list[str]:
 class _GroupCommitWriter:
     """Runs queued write operations on one connection, many per transaction."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
         self._conn = conn
+        self._path = path
         self._pending: list[tuple[Op, bool, asyncio.Future[Any]]] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -159,7 +161,7 @@ class _GroupCommitWriter:
                 for item in batch:
                     await self._commit([item])
                 return
-            _fail(batch[0][2], exc)
+            _fail(batch[0][2], exc, self._path)
             return
         for (_, _, future), result in zip(batch, results, strict=True):
             if not future.done():
@@ -172,11 +174,11 @@ class _GroupCommitWriter:
             pass
 
 
-def _fail(future: asyncio.Future[Any], exc: Exception) -> None:
+def _fail(future: asyncio.Future[Any], exc: Exception, path: str) -> None:
     if future.done():
         return
     if isinstance(exc, sqlite3.Error):
-        error: BaseException = translate(exc)
+        error: BaseException = translate(exc, path)
         error.__cause__ = exc
     else:
         error = exc
@@ -207,7 +209,7 @@ class SQLiteBackend(Backend):
         writer = await self._connect("IMMEDIATE")
         reader = writer if self._memory else await self._connect(None)
         self._writer_conn, self._reader_conn = writer, reader
-        self._writer = _GroupCommitWriter(writer)
+        self._writer = _GroupCommitWriter(writer, self.path)
 
     def _create_private_file(self) -> None:
         path = Path(self.path)
@@ -227,7 +229,7 @@ class SQLiteBackend(Backend):
                 self.path, timeout=self.busy_timeout, isolation_level=isolation
             )
         except sqlite3.Error as exc:
-            raise translate(exc) from exc
+            raise translate(exc, self.path) from exc
         try:
             await self._apply_pragmas(conn)
         except BaseException:
@@ -245,10 +247,10 @@ class SQLiteBackend(Backend):
                 except sqlite3.OperationalError as exc:
                     # Switching a fresh file to WAL can report busy without waiting.
                     if "locked" not in str(exc) or asyncio.get_running_loop().time() > deadline:
-                        raise translate(exc) from exc
+                        raise translate(exc, self.path) from exc
                     await asyncio.sleep(0.01)
                 except sqlite3.Error as exc:
-                    raise translate(exc) from exc
+                    raise translate(exc, self.path) from exc
 
     async def close(self) -> None:
         """Commit what is queued, then close both connections and their threads."""
@@ -286,7 +288,7 @@ class SQLiteBackend(Backend):
         try:
             return list(await conn.execute_fetchall(query, params))
         except sqlite3.Error as exc:
-            raise translate(exc) from exc
+            raise translate(exc, self.path) from exc
 
     # -- migrations -------------------------------------------------------------------------
 
