@@ -18,7 +18,8 @@ $(STAMP): pyproject.toml requirements-dev.txt $(LANGCHAIN)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python samples/quickstart.py
+	$(BIN)/python samples/mashup_agent.py
+	$(BIN)/lit-memory show mashup-demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
