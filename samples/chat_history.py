@@ -19,6 +19,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.history import RunnableWithMessageHistory
+
 from lit_memory_langchain import LitChatMessageHistory, close_shared_stores
 
 CONVERSATION = "chat-history-sample"

@@ -19,6 +19,7 @@ from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
+
 from lit_memory_langchain import LitChatMessageHistory, LitMemoryMiddleware, close_shared_stores
 
 CONVERSATION = "middleware-agent-sample"

@@ -34,10 +34,10 @@ from langchain_core.messages import (
     messages_from_dict,
 )
 from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
-from lit_memory_langchain.codec import decode_message, encode_message, store_role
 from pydantic.fields import FieldInfo
 
 from lit_memory import AsyncConversationDB, ConversationDB, InvalidInputError, Message
+from lit_memory_langchain.codec import decode_message, encode_message, store_role
 
 CITATION = {
     "type": "citation",

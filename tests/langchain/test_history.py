@@ -26,8 +26,6 @@ from langchain_core.messages.tool import tool_call
 from langchain_core.outputs import ChatResult
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables.history import RunnableWithMessageHistory
-from lit_memory_langchain import LitChatMessageHistory, close_shared_stores
-from lit_memory_langchain.window import select_window, validate_window
 
 from lit_memory import (
     AsyncConversationDB,
@@ -38,6 +36,8 @@ from lit_memory import (
     Message,
     SyncInAsyncContextError,
 )
+from lit_memory_langchain import LitChatMessageHistory, close_shared_stores
+from lit_memory_langchain.window import select_window, validate_window
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPRECATED_RUNNABLE = pytest.mark.filterwarnings(

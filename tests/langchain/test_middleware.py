@@ -16,11 +16,11 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMe
 from langchain_core.outputs import ChatResult
 from langchain_core.tools import tool
 from langgraph.checkpoint.memory import InMemorySaver
+
+from lit_memory import AsyncConversationDB, ConfigurationError, ConversationDB, Message
 from lit_memory_langchain import LitChatMessageHistory, close_shared_stores
 from lit_memory_langchain.middleware import LitMemoryMiddleware, conversation_from_config
 from lit_memory_langchain.window import validate_window
-
-from lit_memory import AsyncConversationDB, ConfigurationError, ConversationDB, Message
 
 ROOT = Path(__file__).resolve().parents[2]
 

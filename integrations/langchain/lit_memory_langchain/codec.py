@@ -65,6 +65,7 @@ from langchain_core.messages import (
     ToolMessage,
     ToolMessageChunk,
 )
+
 from lit_memory import InvalidInputError, Message
 
 __all__ = [

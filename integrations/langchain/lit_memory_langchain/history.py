@@ -12,6 +12,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage, SystemMessage, ToolMessage
+
 from lit_memory import AsyncConversationDB, Message
 
 from ._store import Operation, StoreLike, StoreRef

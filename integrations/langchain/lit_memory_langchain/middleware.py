@@ -32,8 +32,9 @@ from langchain_core.messages import BaseMessage, RemoveMessage
 from langgraph.config import get_config
 from langgraph.graph.message import REMOVE_ALL_MESSAGES
 from langgraph.runtime import Runtime
-from lit_memory import ConfigurationError
 from typing_extensions import NotRequired
+
+from lit_memory import ConfigurationError
 
 from ._store import StoreLike
 from .history import LitChatMessageHistory
