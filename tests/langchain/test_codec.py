@@ -36,7 +36,13 @@ from langchain_core.messages import (
 from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
 from pydantic.fields import FieldInfo
 
-from lit_memory import AsyncConversationDB, ConversationDB, InvalidInputError, Message
+from lit_memory import (
+    AsyncConversationDB,
+    ConversationDB,
+    InvalidInputError,
+    Message,
+    SchemaVersionError,
+)
 from lit_memory_langchain.codec import decode_message, encode_message, store_role
 
 CITATION = {
@@ -306,6 +312,16 @@ async def test_rows_written_without_payload_decode_by_role(db: AsyncConversation
         AIMessage("assistant text"),
         ToolMessage("tool text", tool_call_id=""),
     ]
+
+
+def test_a_payload_of_a_newer_format_is_refused_not_misread() -> None:
+    row = stored_row(encode_message(AIMessage("x", id="a")))
+    assert row.payload is not None
+    row.payload["v"] = 2
+    with pytest.raises(SchemaVersionError, match="payload format 2"):
+        decode_message(row)
+    row.payload = {"v": "another framework's", "data": {}}
+    assert decode_message(row) == AIMessage("x", id="a")  # read by role, like no payload
 
 
 def test_payload_reads_back_with_langchain_messages_from_dict() -> None:

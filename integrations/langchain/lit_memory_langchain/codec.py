@@ -66,7 +66,7 @@ from langchain_core.messages import (
     ToolMessageChunk,
 )
 
-from lit_memory import InvalidInputError, Message
+from lit_memory import InvalidInputError, Message, SchemaVersionError
 
 __all__ = [
     "PAYLOAD_VERSION",
@@ -332,12 +332,20 @@ _ENCODERS: dict[type, Callable[[Any, str], dict[str, Any]]] = {
 def decode_message(row: Message) -> BaseMessage:
     """Rebuild the LangChain message stored in `row`, equal to the one that was written.
 
-    Rows written without a payload (through the core API) come back as the message class
-    of their role, with the row's uid as id.
+    Rows written without this module's payload (through the core API) come back as the
+    message class of their role, with the row's uid as id. A payload of a newer format
+    raises `SchemaVersionError` rather than being read as less than it holds.
     """
     payload = row.payload
-    if payload is not None and payload.get("v") == PAYLOAD_VERSION:
+    version = None if payload is None else payload.get("v")
+    if version == PAYLOAD_VERSION:
+        assert payload is not None
         return decode_payload(payload, row.content)
+    if isinstance(version, int) and "type" in (payload or {}):
+        raise SchemaVersionError(
+            f"message {row.seq} of {row.conversation_id!r} has payload format {version}; this "
+            f"lit-memory-langchain reads format {PAYLOAD_VERSION}: upgrade it"
+        )
     return _from_role(row)
 
 
