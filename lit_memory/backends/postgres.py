@@ -246,6 +246,11 @@ class PostgresBackend(Backend):
     async def migrate(self, target: int | None = None) -> tuple[int, int]:
         """Apply missing migrations in one transaction under a per-database advisory lock."""
         goal = self.latest_version if target is None else target
+        # An up-to-date schema is only read: no lock to queue for, and a read-only session
+        # (a hot standby, default_transaction_read_only) can still open the store.
+        current = await self.schema_version()
+        if current <= self.latest_version and goal <= current:
+            return current, current
 
         async def op(conn: Connection) -> tuple[int, int]:
             # The lock comes first: concurrent starters queue here, then see the winner's work.
@@ -253,7 +258,7 @@ class PostgresBackend(Backend):
             await conn.execute(sql.CREATE_MIGRATIONS_TABLE)
             before = int(await conn.fetchval(sql.SELECT_VERSION))
             if before > self.latest_version:
-                return before, -1
+                raise self._too_new(before)
             if before < goal:
                 _require_server_version(conn)
             now = datetime.now(timezone.utc)
@@ -262,13 +267,15 @@ class PostgresBackend(Backend):
                 await conn.execute(sql.INSERT_VERSION, version, now)
             return before, max(before, goal)
 
-        before, after = await self._write(op)
-        if after < 0:
-            raise SchemaVersionError(
-                f"the PostgreSQL database has schema version {before}, newer than this "
-                f"lit-memory knows ({self.latest_version}); upgrade lit-memory to use it"
-            )
-        return before, after
+        if current > self.latest_version:
+            raise self._too_new(current)
+        return await self._write(op)
+
+    def _too_new(self, version: int) -> SchemaVersionError:
+        return SchemaVersionError(
+            f"the PostgreSQL database has schema version {version}, newer than this "
+            f"lit-memory knows ({self.latest_version}); upgrade lit-memory to use it"
+        )
 
     # -- conversations ----------------------------------------------------------------------
 

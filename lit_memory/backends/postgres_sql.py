@@ -134,7 +134,8 @@ MIGRATIONS: list[str] = [
     # v3: full-text search over message content. English stemming like SQLite's porter
     # tokenizer, and no stop words, so every word can be searched for as on SQLite. An
     # expression index (no stored column): PostgreSQL keeps it in step with every insert,
-    # update and cascaded delete.
+    # update and cascaded delete. A tsvector holds at most 1 MB of words, so only the first
+    # 200,000 characters (at most 800 kB) are indexed: a longer message is still stored.
     """
     CREATE TEXT SEARCH DICTIONARY lit_memory_stem (TEMPLATE = snowball, Language = english);
     CREATE TEXT SEARCH CONFIGURATION lit_memory (COPY = english);
@@ -142,7 +143,7 @@ MIGRATIONS: list[str] = [
         ALTER MAPPING FOR asciiword, asciihword, hword_asciipart, word, hword, hword_part
         WITH lit_memory_stem;
     CREATE INDEX idx_messages_search ON messages
-        USING gin (to_tsvector('lit_memory'::regconfig, content));
+        USING gin (to_tsvector('lit_memory'::regconfig, left(content, 200000)));
     """,
 ]
 
@@ -367,7 +368,9 @@ SELECT_MASHUPS = (
 
 # -- search, retention, statistics, import ---------------------------------------------------
 
-_SEARCH_DOCUMENT = "to_tsvector('lit_memory'::regconfig, m.content)"  # as idx_messages_search
+# Exactly the expression of idx_messages_search, so the planner can use the index.
+_SEARCHED_TEXT = "left(m.content, 200000)"
+_SEARCH_DOCUMENT = f"to_tsvector('lit_memory'::regconfig, {_SEARCHED_TEXT})"
 # Plain words all match (operators and punctuation taken literally); raw is web search syntax.
 _TSQUERY = {False: "plainto_tsquery", True: "websearch_to_tsquery"}
 
@@ -391,7 +394,7 @@ def search_messages(
     columns = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
     sql = (
         f"SELECT {columns}, ts_rank({_SEARCH_DOCUMENT}, q) AS score, "
-        "ts_headline('lit_memory'::regconfig, m.content, q, "
+        f"ts_headline('lit_memory'::regconfig, {_SEARCHED_TEXT}, q, "
         "'StartSel=**, StopSel=**, MaxWords=16, MinWords=6') "
         f"FROM messages m, {_TSQUERY[raw]}('lit_memory'::regconfig, $1) q "
         f"WHERE {' AND '.join(where)} "
