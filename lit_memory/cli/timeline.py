@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from ..enums import MessageRole
 from ..models import ConversationSummary, Mashup, Message, PhaseTransition, ToolCall
 from ..store import AsyncConversationDB
 from .render import Style, counts, duration, timestamp, width, wrap
@@ -22,6 +23,7 @@ _KINDS: dict[type[Any], tuple[int, str]] = {
 }
 _LABEL = 10  # width of the event label column
 _INDENT = 8 + 2 + _LABEL  # clock, gap, label
+_TOOL_OUTPUT_LINES = 6  # a tool result message is shown this far; the rest is in export
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def _event_lines(event: Event, moment: datetime, style: Style) -> list[str]:
     clock = style(moment.strftime("%H:%M:%S"), dim=True)
     if isinstance(event, Message):
         label = style.role(event.role, event.role.value.ljust(_LABEL))
-        body = wrap(event.content, width() - _INDENT)
+        body = _message_body(event, style)
     elif isinstance(event, ToolCall):
         label = style("tool call".ljust(_LABEL), fg="yellow", bold=True)
         body = _tool_call_body(event, style)
@@ -114,6 +116,35 @@ def _event_lines(event: Event, moment: datetime, style: Style) -> list[str]:
         body = [_transition_text(event, style)]
     first, *rest = body or [""]
     return [f"{clock}  {label}{first}", *(" " * _INDENT + line if line else "" for line in rest)]
+
+
+def _message_body(message: Message, style: Style) -> list[str]:
+    room = width() - _INDENT
+    lines = wrap(message.content, room) if message.content.strip() else []
+    if message.role is MessageRole.TOOL and len(lines) > _TOOL_OUTPUT_LINES:
+        # The tool call event above shows the call; its full output is in `export`.
+        hidden = len(lines) - _TOOL_OUTPUT_LINES
+        lines = [*lines[:_TOOL_OUTPUT_LINES], style(f"… {hidden} more lines", dim=True)]
+    requests = [_shorten(f"→ {call}", room) for call in _requested_calls(message)]
+    return [*lines, *(style(text, fg="yellow") for text in requests)]
+
+
+def _requested_calls(message: Message) -> list[str]:
+    """The tool calls an assistant message asked for, when its framework payload lists them
+    (LangChain's ``tool_calls``: name, args, id)."""
+    data = (message.payload or {}).get("data")
+    calls = data.get("tool_calls") if isinstance(data, dict) else None
+    if not isinstance(calls, list):
+        return []
+    found = []
+    for call in calls:
+        if isinstance(call, dict) and isinstance(call.get("name"), str):
+            args = call.get("args")
+            shown = (
+                ", ".join(f"{k}={v!r}" for k, v in args.items()) if isinstance(args, dict) else ""
+            )
+            found.append(f"{call['name']}({shown})")
+    return found
 
 
 def _transition_text(change: PhaseTransition, style: Style) -> str:

@@ -44,6 +44,14 @@ _SEARCH_NAME = re.compile(
     r"search|tavily|duckduckgo|\bddg\b|\bbrave\b|serper|serp ?api|\bexa\b|\bbing\b|\bgoogle\b"
 )
 
+# The seed's tool types, recognised by name; the first match wins.
+_NAME_TYPES = (
+    (re.compile(r"\b(cultur\w*|histor\w*) ?(research|context)"), ToolCallType.CULTURAL_RESEARCH),
+    (_SEARCH_NAME, ToolCallType.WEB_SEARCH),
+    (re.compile(r"\b(theory|explain\w*|clarif\w*)\b"), ToolCallType.THEORY_EXPLANATION),
+    (re.compile(r"\b(analy[sz]\w*|bpm|tempo|key detect\w*)\b"), ToolCallType.MUSIC_ANALYSIS),
+)
+
 
 def _words(name: str) -> str:
     # \b does not split snake_case: make underscores and dashes word boundaries.
@@ -51,8 +59,10 @@ def _words(name: str) -> str:
 
 
 def tool_type_of(name: str, tool_types: ToolTypes | None = None) -> ToolCallType:
-    """The `ToolCallType` of a tool: from `tool_types` first, else web_search for a
-    search-like name (search, tavily, duckduckgo, brave, serper, exa, bing...), else OTHER."""
+    """The `ToolCallType` of a tool: from `tool_types` first, else by name: web_search for a
+    search-like name (search, tavily, duckduckgo, brave, serper, exa, bing...),
+    cultural_research, theory_explanation (explain, theory, clarify) or music_analysis
+    (analyze, bpm, tempo); else OTHER."""
     chosen: ToolCallType | str | None = None
     if callable(tool_types):
         chosen = tool_types(name)
@@ -60,8 +70,10 @@ def tool_type_of(name: str, tool_types: ToolTypes | None = None) -> ToolCallType
         chosen = tool_types.get(name)
     if chosen is not None:
         return ToolCallType.parse(chosen)
-    if _SEARCH_NAME.search(_words(name)):
-        return ToolCallType.WEB_SEARCH
+    words = _words(name)
+    for pattern, kind in _NAME_TYPES:
+        if pattern.search(words):
+            return kind
     return ToolCallType.OTHER
 
 

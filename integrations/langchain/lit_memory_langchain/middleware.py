@@ -1,15 +1,15 @@
 """`LitMemoryMiddleware`: conversation memory for agents built with `create_agent`.
 
 Before the agent runs, the conversation's recent history (a token-budgeted window, see
-`LitChatMessageHistory.aget_window`) is put in front of the new input; after the agent,
-every new message of the turn (the input, AI messages with tool calls, tool results, the
-answer) is stored in one transaction. Needs the ``langchain`` extra:
-``pip install 'lit-memory-langchain[agents]'``.
+`LitChatMessageHistory.aget_window`) is put in front of the new input; every new message of
+the turn (the input, AI messages with tool calls, tool results, the answer) is stored as the
+turn happens: the input first, then after each model call what came since. Needs the
+``langchain`` extra: ``pip install 'lit-memory-langchain[agents]'``.
 
 How it avoids duplicates. Every message in the agent's state has an id (LangGraph gives one
 to each message without), and the store keeps one message per id. The middleware keeps, in
 a private state key, the ids of the state's messages that are already stored (or were
-loaded from the store); after the agent it stores the others and records them all.
+loaded from the store); at each store it adds the others and records them all.
 
 * Without a checkpointer, each run starts with only the new input and no such key: the
   window is loaded from the store and put before the input.
@@ -106,40 +106,67 @@ class LitMemoryMiddleware(AgentMiddleware[LitMemoryState, Any, Any]):
         self.keep_system = keep_system
 
     # -- hooks ---------------------------------------------------------------------------------
+    # The turn is stored as it happens: the input before the agent runs, then after each model
+    # call the tool results that preceded it and the model's message, then whatever remains.
+    # Stored rows then follow the order of events (tool calls and phase changes recorded by
+    # the callback handlers interleave with the messages), and a crash mid-turn keeps the
+    # part of the turn that happened. Message ids make every store idempotent.
 
     def before_agent(self, state: LitMemoryState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        """Put the stored history before the new input, unless the state already holds it."""
-        if STORED_KEY in state:
-            return None
+        """Put the stored history before the new input (unless the state already holds it),
+        then store the input."""
         history = self._history(runtime)
-        window = history.get_window(
-            self.max_tokens, token_counter=self.token_counter, keep_system=self.keep_system
-        )
-        return _prepend(window, state["messages"])
+        update: dict[str, Any] = {}
+        if STORED_KEY not in state:
+            window = history.get_window(
+                self.max_tokens, token_counter=self.token_counter, keep_system=self.keep_system
+            )
+            update = _prepend(window, state["messages"])
+        new, update = _pending(state, update)
+        history.add_messages(new)
+        return update
 
     async def abefore_agent(
         self, state: LitMemoryState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
-        """Put the stored history before the new input, unless the state already holds it."""
-        if STORED_KEY in state:
-            return None
+        """Put the stored history before the new input (unless the state already holds it),
+        then store the input."""
         history = self._history(runtime)
-        window = await history.aget_window(
-            self.max_tokens, token_counter=self.token_counter, keep_system=self.keep_system
-        )
-        return _prepend(window, state["messages"])
+        update: dict[str, Any] = {}
+        if STORED_KEY not in state:
+            window = await history.aget_window(
+                self.max_tokens, token_counter=self.token_counter, keep_system=self.keep_system
+            )
+            update = _prepend(window, state["messages"])
+        new, update = _pending(state, update)
+        await history.aadd_messages(new)
+        return update
+
+    def after_model(self, state: LitMemoryState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Store the tool results and the model message since the last store."""
+        return self.after_agent(state, runtime)
+
+    async def aafter_model(
+        self, state: LitMemoryState, runtime: Runtime[Any]
+    ) -> dict[str, Any] | None:
+        """Store the tool results and the model message since the last store."""
+        return await self.aafter_agent(state, runtime)
 
     def after_agent(self, state: LitMemoryState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        """Store the turn's new messages in one transaction and record them as stored."""
-        self._history(runtime).add_messages(_unstored(state))
-        return {STORED_KEY: _ids(state["messages"])}
+        """Store the turn's messages not stored yet (one transaction) and record them."""
+        new, update = _pending(state, {})
+        if new:
+            self._history(runtime).add_messages(new)
+        return update
 
     async def aafter_agent(
         self, state: LitMemoryState, runtime: Runtime[Any]
     ) -> dict[str, Any] | None:
-        """Store the turn's new messages in one transaction and record them as stored."""
-        await self._history(runtime).aadd_messages(_unstored(state))
-        return {STORED_KEY: _ids(state["messages"])}
+        """Store the turn's messages not stored yet (one transaction) and record them."""
+        new, update = _pending(state, {})
+        if new:
+            await self._history(runtime).aadd_messages(new)
+        return update
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -181,9 +208,18 @@ def _prepend(window: list[BaseMessage], messages: Sequence[BaseMessage]) -> dict
     return update
 
 
-def _unstored(state: LitMemoryState) -> list[BaseMessage]:
-    stored = set(state.get(STORED_KEY) or ())
-    return [message for message in state["messages"] if message.id not in stored]
+def _pending(
+    state: LitMemoryState, update: dict[str, Any]
+) -> tuple[list[BaseMessage], dict[str, Any]]:
+    """The messages (after `update`) not stored yet, and `update` recording all as stored."""
+    messages = [m for m in update.get("messages", state["messages"]) if not _is_removal(m)]
+    stored = set(update.get(STORED_KEY, state.get(STORED_KEY) or ()))
+    new = [message for message in messages if message.id not in stored]
+    return new, {**update, STORED_KEY: _ids(messages)}
+
+
+def _is_removal(message: BaseMessage) -> bool:
+    return isinstance(message, RemoveMessage)
 
 
 def _ids(messages: Sequence[BaseMessage]) -> list[str]:
