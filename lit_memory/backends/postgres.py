@@ -11,7 +11,8 @@ Needs PostgreSQL 15 or newer.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -149,10 +150,13 @@ class PostgresBackend(Backend):
         if command_timeout is not None:
             self._pool_options["command_timeout"] = command_timeout
         self._pool: Any = None
+        self._keeper: AsyncGenerator[None, None] | None = None  # set when the pool is ours
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop the pool belongs to
+        self._moved = False  # the pool was dropped because the store moved to another loop
         self._open_lock: asyncio.Lock | None = None
 
     def __repr__(self) -> str:
-        # The URL may carry a password: show only where the pool points to.
+        # The URL may carry a password: leave it out.
         return f"<PostgresBackend open={self.is_open}>"
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -168,7 +172,11 @@ class PostgresBackend(Backend):
             self._open_lock = asyncio.Lock()
         async with self._open_lock:
             if self._pool is None:
-                self._pool = await self._create_pool()
+                pool = await self._create_pool()
+                keeper = _keep(pool)
+                await keeper.__anext__()  # started: the running loop now finalises it
+                self._pool, self._keeper = pool, keeper
+                self._loop, self._moved = asyncio.get_running_loop(), False
 
     async def _create_pool(self) -> Any:
         try:
@@ -185,12 +193,16 @@ class PostgresBackend(Backend):
 
     async def close(self) -> None:
         """Wait for borrowed connections to come back, then close the pool we created."""
-        pool, self._pool = self._pool, None
-        self._open_lock = None
-        if pool is None or pool is self._given_pool:
+        pool, keeper = self._pool, self._keeper
+        self._pool = self._keeper = self._open_lock = None
+        self._moved = False
+        if keeper is None:
+            return  # closed already, or the pool is the caller's
+        if self._loop is not asyncio.get_running_loop():
+            _abandon(pool)
             return
         try:
-            await pool.close()
+            await keeper.aclose()
         except _DRIVER_ERRORS as exc:
             raise translate(exc) from exc
 
@@ -208,9 +220,22 @@ class PostgresBackend(Backend):
             )
         return self._pool
 
+    async def _current_pool(self) -> Any:
+        """The pool; reopened on this event loop first if the store has moved to it."""
+        if self._keeper is not None and self._loop is not asyncio.get_running_loop():
+            # asyncpg connections belong to the loop that opened them (aiosqlite's do not):
+            # a store that moved on, as with one asyncio.run() per call, reopens here. The
+            # old pool goes at once, so tasks arriving meanwhile wait in open() for the new.
+            _abandon(self._pool)
+            self._pool = self._keeper = self._open_lock = None
+            self._moved = True
+        if self._pool is None and self._moved:
+            await self.open()
+        return self._require_pool()
+
     async def _write(self, op: Op[T]) -> T:
         """Run `op` in one transaction on a pooled connection; driver errors translated."""
-        pool = self._require_pool()
+        pool = await self._current_pool()
         try:
             async with pool.acquire() as conn, conn.transaction():
                 return await op(conn)
@@ -220,7 +245,7 @@ class PostgresBackend(Backend):
             raise translate(exc) from exc
 
     async def _fetch(self, query: str, *args: Any) -> list[Any]:
-        pool = self._require_pool()
+        pool = await self._current_pool()
         try:
             return list(await pool.fetch(query, *args))
         except _DRIVER_ERRORS as exc:
@@ -671,6 +696,27 @@ def _doc_transition(cid: str, t: DocTransition) -> tuple[Any, ...]:
     return (
         cid, t.from_phase.value, t.to_phase.value, t.reason, t.run_id, t.accepted, t.created_at,
     )  # fmt: skip
+
+
+async def _keep(pool: Any) -> AsyncGenerator[None, None]:
+    """Holds our pool open until `close()`, or until its event loop shuts down.
+
+    A started async generator is finalised by its loop before the loop closes
+    (`asyncio.run` does it), so the pool is closed on the loop its connections belong to,
+    even when the store was never closed there.
+    """
+    try:
+        yield
+    finally:
+        await pool.close()
+
+
+def _abandon(pool: Any) -> None:
+    """Close a pool of another event loop at once, without waiting on that loop."""
+    # A pool whose loop was closed without finalising it cannot close its sockets any more:
+    # asyncpg then warns (ResourceWarning) about each connection, as about any left open.
+    with contextlib.suppress(RuntimeError):
+        pool.terminate()
 
 
 async def _lock_conversation_of_call(conn: Connection, tool_call_id: int) -> str | None:

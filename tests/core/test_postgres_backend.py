@@ -9,6 +9,7 @@ read rows back with plain asyncpg, bypassing the store.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -124,6 +125,18 @@ async def test_a_given_pool_is_used_and_left_open(postgres_url: str) -> None:
         assert not pool.is_closing() and await pool.fetchval("SELECT 1") == 1
     finally:
         await pool.close()
+
+
+def test_a_store_moved_to_another_event_loop_gets_a_new_pool(postgres_url: str) -> None:
+    # asyncpg connections belong to their event loop; SQLite's follow the caller, and so must
+    # a PostgreSQL store used with one asyncio.run() per call. Each loop closes its pool as
+    # it shuts down, so nothing is left open (a leak would fail the test with a warning).
+    db = AsyncConversationDB(postgres_url)
+    assert asyncio.run(db.create_conversation("c")) is True
+    assert asyncio.run(db.add_message("c", "user", "on the next loop")) is True
+    assert asyncio.run(db.count_messages("c")) == 1
+    asyncio.run(db.close())
+    gc.collect()
 
 
 # -- processes -------------------------------------------------------------------------------
