@@ -166,6 +166,16 @@ def test_a_new_turn_after_an_error_restarts_the_flow(mem_db: ConversationDB) -> 
     assert "RuntimeError: model provider down" in reason
 
 
+def test_closing_a_stream_early_is_not_a_failure(mem_db: ConversationDB) -> None:
+    agent = create_agent(ScriptedModel(responses=MASHUP_SCRIPT), MASHUP_TOOLS)
+    with PhaseTracker(mem_db, "conv") as tracker:
+        stream = agent.stream(QUESTION, {"callbacks": [tracker]})
+        next(stream)
+        stream.close()  # the root run ends with GeneratorExit: the consumer stopped
+        assert tracker.phase() is P.GENRE_EXPLORATION
+        assert tracker.open_runs == 0
+
+
 def test_nested_failure_is_not_a_root_failure(mem_db: ConversationDB) -> None:
     def inner(_: Any) -> Any:
         raise ValueError("handled below")

@@ -31,7 +31,10 @@ __all__ = ["Outcome", "Recorder", "ToolRun", "outcome_of_error", "outcome_of_out
 HANDLED_ERROR = "ToolError"
 """`error_type` of an error the tool reported as its result instead of raising it."""
 
-_CANCELLED_TYPES = frozenset({"CancelledError", "KeyboardInterrupt", "GraphBubbleUp"})
+# GeneratorExit: the consumer closed a stream; GraphBubbleUp: a LangGraph interrupt.
+_CANCELLED_TYPES = frozenset(
+    {"CancelledError", "KeyboardInterrupt", "GeneratorExit", "GraphBubbleUp"}
+)
 _TITLE_KEYS = ("title", "name")
 _DESCRIPTION_KEYS = ("description", "summary")
 _AUDIO_KEYS = ("audio_file_path", "audio_path", "file_path", "audio_url", "path")
@@ -73,7 +76,7 @@ def outcome_of_output(output: Any) -> Outcome:
 
 
 def outcome_of_error(error: BaseException) -> Outcome:
-    """Error, or cancelled when the run was cancelled or interrupted."""
+    """Error, or cancelled when the run was cancelled, interrupted or its stream closed."""
     names = {cls.__name__ for cls in type(error).__mro__}
     status = ToolCallStatus.CANCELLED if names & _CANCELLED_TYPES else ToolCallStatus.ERROR
     return Outcome(status, str(error) or type(error).__name__, type(error).__name__)
