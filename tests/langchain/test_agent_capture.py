@@ -19,13 +19,13 @@ from langchain.agents.middleware import wrap_tool_call
 from langchain_core.documents import Document
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
 from langchain_core.messages import AIMessage, ToolMessage
-from langchain_core.runnables import RunnableLambda
+from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.tools import BaseTool, StructuredTool, ToolException, tool
 from langgraph.graph import START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
-from lit_memory_langchain.callbacks import LitCallbackHandler
 
 from lit_memory import AsyncConversationDB, ConversationDB, ToolCall, ToolCallStatus
+from lit_memory_langchain.callbacks import LitCallbackHandler
 
 # -- scripted model and provider-shaped tools --------------------------------------------
 
@@ -235,6 +235,20 @@ async def test_create_agent_astream_messages() -> None:
         assert chunks
         await handler.aflush()
         assert_stored(await store.get_tool_calls("conv"), PARALLEL_EXPECTED)
+
+
+async def test_an_agent_nested_in_a_chain_takes_the_outer_runs_conversation() -> None:
+    agent = agent_with(turn(("tavily_search", "n1")))
+
+    async def ask(question: str, config: RunnableConfig) -> Any:
+        return await agent.ainvoke({"messages": [("user", question)]}, config)
+
+    async with AsyncConversationDB(":memory:") as store, LitCallbackHandler(store) as handler:
+        config: RunnableConfig = {"callbacks": [handler], "metadata": {"conversation_id": "outer"}}
+        await RunnableLambda(ask).ainvoke("what is bossa nova?", config)
+        await handler.aflush()
+        (call,) = await store.get_tool_calls("outer")
+        assert (call.call_id, call.status, len(call.sources)) == ("n1", ToolCallStatus.COMPLETED, 2)
 
 
 FAILING_TURN = turn(("serper_search", "s1"), ("broken_search", "s2"), ("mcp_search", "s3"))

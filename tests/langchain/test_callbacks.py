@@ -21,14 +21,6 @@ from langchain_core.language_models.fake_chat_models import FakeMessagesListChat
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import Runnable, RunnableLambda
 from langchain_core.tools import BaseTool, tool
-from lit_memory_langchain._store import close_shared_stores, shared_store
-from lit_memory_langchain.callbacks import (
-    MODEL_SEARCH_TOOL,
-    LitCallbackHandler,
-    MissingConversationWarning,
-    tool_type_of,
-)
-from lit_memory_langchain.sources import ExtractedSource, SourceExtractors
 
 from lit_memory import (
     AsyncConversationDB,
@@ -40,6 +32,14 @@ from lit_memory import (
     ToolCallStatus,
     ToolCallType,
 )
+from lit_memory_langchain._store import close_shared_stores, shared_store
+from lit_memory_langchain.callbacks import (
+    MODEL_SEARCH_TOOL,
+    LitCallbackHandler,
+    MissingConversationWarning,
+    tool_type_of,
+)
+from lit_memory_langchain.sources import ExtractedSource, SourceExtractors
 
 INTEGRATION = Path(__file__).resolve().parents[2] / "integrations" / "langchain"
 

@@ -14,8 +14,6 @@ from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langchain_core.tools import ToolException, tool
 from langgraph.graph import END, START, MessagesState, StateGraph
-from lit_memory_langchain.callbacks import LitCallbackHandler, MissingConversationWarning
-from lit_memory_langchain.phases import DEFAULT_RULES, PhaseRule, PhaseTracker
 
 from lit_memory import (
     AsyncConversationDB,
@@ -26,6 +24,8 @@ from lit_memory import (
     PhaseFlow,
     SyncInAsyncContextError,
 )
+from lit_memory_langchain.callbacks import LitCallbackHandler, MissingConversationWarning
+from lit_memory_langchain.phases import DEFAULT_RULES, PhaseRule, PhaseTracker
 
 P = ConversationPhase
 

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from langchain_core.callbacks import BaseCallbackHandler
+
 from lit_memory import AsyncConversationDB, InvalidInputError, PhaseFlow, ToolCallType
 
 from ._store import StoreLike

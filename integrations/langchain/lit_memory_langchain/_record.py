@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from langchain_core.messages import ToolMessage
+
 from lit_memory import (
     AsyncConversationDB,
     ConversationNotFound,

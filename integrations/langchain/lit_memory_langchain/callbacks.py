@@ -24,6 +24,7 @@ from uuid import UUID
 
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.outputs import LLMResult
+
 from lit_memory import InvalidInputError, ToolCallType
 from lit_memory.redact import Redactor, default_redactor
 
