@@ -25,7 +25,7 @@ from lit_memory import (
     SyncInAsyncContextError,
 )
 from lit_memory_langchain.callbacks import LitCallbackHandler, MissingConversationWarning
-from lit_memory_langchain.phases import DEFAULT_RULES, PhaseRule, PhaseTracker
+from lit_memory_langchain.phases import DEFAULT_PHASE_RULES, PhaseRule, PhaseTracker
 
 P = ConversationPhase
 
@@ -354,7 +354,7 @@ def test_rule_validation() -> None:
         PhaseRule("tool_start", "nowhere")
     rule = PhaseRule("tool_start", "error", tool_type="web_search", only_from=["initial"])
     assert rule.target is P.ERROR and rule.only_from == frozenset({P.INITIAL})
-    assert DEFAULT_RULES[0].describe() == "a new turn after an error restarts the flow"
+    assert DEFAULT_PHASE_RULES[0].describe() == "a new turn after an error restarts the flow"
 
 
 def test_missing_conversation_warns_once(mem_db: ConversationDB) -> None:

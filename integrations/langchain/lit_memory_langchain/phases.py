@@ -42,7 +42,7 @@ from ._writer import Job
 from .callbacks import DEFAULT_GENERATORS
 from .sources import tool_error_message
 
-__all__ = ["DEFAULT_RULES", "EVENTS", "PHASE_EVENT", "PhaseRule", "PhaseTracker", "RunInfo"]
+__all__ = ["DEFAULT_PHASE_RULES", "EVENTS", "PHASE_EVENT", "PhaseRule", "PhaseTracker", "RunInfo"]
 
 logger = logging.getLogger("lit_memory_langchain")
 
@@ -152,7 +152,7 @@ def _before(target: ConversationPhase) -> frozenset[ConversationPhase]:
 
 
 _P = ConversationPhase
-DEFAULT_RULES: tuple[PhaseRule, ...] = (
+DEFAULT_PHASE_RULES: tuple[PhaseRule, ...] = (
     PhaseRule("chain_start", _P.INITIAL, root=True, only_from=frozenset({_P.ERROR}),
               label="a new turn after an error restarts the flow"),
     PhaseRule("chain_start", _P.GENRE_EXPLORATION, root=True, only_from=frozenset({_P.INITIAL}),
@@ -190,7 +190,7 @@ class PhaseTracker(StoreHandler):
         conversation_id: str | None = None,
         *,
         flow: PhaseFlow | None = None,
-        rules: Iterable[PhaseRule] = DEFAULT_RULES,
+        rules: Iterable[PhaseRule] = DEFAULT_PHASE_RULES,
         tool_types: ToolTypes | None = None,
         error_on_failure: bool = True,
         run_ttl: float = 3600.0,
