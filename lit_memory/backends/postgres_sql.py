@@ -8,8 +8,10 @@ Scale-out on paper: every table's primary key and unique constraints start with
 distributed by `conversation_id` (Citus `create_distributed_table`) without change. Ids come
 from identity columns, so they stay unique across conversations all the same.
 
-JSON arrives already encoded: it is bound as text and cast to jsonb in SQL, and read back with
-``::text``, so a pool carrying a custom jsonb codec still sees the text it expects.
+JSON columns are ``json``, not ``jsonb``: they keep the encoded text exactly as SQLite does
+(jsonb would turn 1e16 into 10000000000000000 and -0.0 into 0, reorder keys and refuse
+``\\u0000``), and lit-memory never queries inside them. JSON is bound as text, cast in SQL,
+and read back with ``::text``, so a pool carrying a custom json codec still sees text.
 Identifiers use ``COLLATE "C"`` so they sort byte-wise, as SQLite sorts them.
 """
 
@@ -33,7 +35,7 @@ MIGRATIONS: list[str] = [
         phase text NOT NULL,
         created_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL,
-        metadata jsonb
+        metadata json
     );
     CREATE INDEX idx_conversations_updated ON conversations (updated_at, conversation_id);
     CREATE INDEX idx_conversations_owner ON conversations (owner, updated_at, conversation_id);
@@ -47,9 +49,9 @@ MIGRATIONS: list[str] = [
         role text NOT NULL,
         content text NOT NULL,
         "timestamp" timestamptz NOT NULL,
-        metadata jsonb,
+        metadata json,
         uid text COLLATE "C",
-        payload jsonb,
+        payload json,
         PRIMARY KEY (conversation_id, message_id),
         UNIQUE (conversation_id, seq),
         UNIQUE (conversation_id, uid)
@@ -105,7 +107,7 @@ MIGRATIONS: list[str] = [
         title text NOT NULL,
         description text,
         audio_file_path text,
-        metadata jsonb,
+        metadata json,
         created_at timestamptz NOT NULL,
         PRIMARY KEY (conversation_id, mashup_id)
     );
@@ -164,7 +166,7 @@ CONVERSATION_COLUMNS = "conversation_id, phase, created_at, updated_at, metadata
 
 INSERT_CONVERSATION = """
 INSERT INTO conversations (conversation_id, owner, phase, created_at, updated_at, metadata)
-VALUES ($1, $2, $3, $4, $4, $5::text::jsonb)
+VALUES ($1, $2, $3, $4, $4, $5::text::json)
 ON CONFLICT (conversation_id) DO NOTHING
 """
 SELECT_CONVERSATION = f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE conversation_id = $1"
@@ -254,8 +256,8 @@ WITH batch AS (
 ), inserted AS (
     INSERT INTO messages
         (conversation_id, seq, role, content, "timestamp", metadata, uid, payload)
-    SELECT $1, prev.seq + f.n, f.role, f.content, $2, f.metadata::jsonb, f.uid,
-           f.payload::jsonb
+    SELECT $1, prev.seq + f.n, f.role, f.content, $2, f.metadata::json, f.uid,
+           f.payload::json
     FROM fresh f,
          (SELECT COALESCE(MAX(seq), 0) AS seq FROM messages WHERE conversation_id = $1) prev
     ORDER BY f.ord
@@ -359,7 +361,7 @@ MASHUP_COLUMNS = (
 INSERT_MASHUP = """
 INSERT INTO mashups
     (conversation_id, title, description, audio_file_path, metadata, tool_call_id, created_at)
-VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7)
+VALUES ($1, $2, $3, $4, $5::text::json, $6, $7)
 RETURNING mashup_id
 """
 SELECT_MASHUPS = (
@@ -448,12 +450,12 @@ WHERE c.conversation_id IN (
 
 IMPORT_CONVERSATION = """
 INSERT INTO conversations (conversation_id, owner, phase, created_at, updated_at, metadata)
-VALUES ($1, $2, $3, $4, $5, $6::text::jsonb)
+VALUES ($1, $2, $3, $4, $5, $6::text::json)
 ON CONFLICT (conversation_id) DO NOTHING
 """
 IMPORT_MESSAGE = """
 INSERT INTO messages (conversation_id, seq, role, content, "timestamp", metadata, uid, payload)
-VALUES ($1, $2, $3, $4, $5, $6::text::jsonb, $7, $8::text::jsonb)
+VALUES ($1, $2, $3, $4, $5, $6::text::json, $7, $8::text::json)
 """
 IMPORT_WEB_SOURCE = """
 INSERT INTO web_sources

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import multiprocessing
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -414,3 +415,15 @@ async def test_a_message_too_big_for_one_tsvector_is_stored(postgres_url: str) -
         assert len((await db.get_messages("c"))[0].content) == 2_000_000 - 1
         hits = await db.search_messages(words[10])  # the indexed beginning is searchable
         assert [h.message.seq for h in hits] == [1] and f"**{words[10]}**" in hits[0].snippet
+
+
+async def test_json_comes_back_as_it_went_in(postgres_url: str) -> None:
+    # json, not jsonb: numbers, key order and \u0000 survive, as on SQLite.
+    metadata = {"z": 1e16, "a": -0.0, "nul": "a\x00b", "n": [1.5e-7, 10**30]}
+    async with AsyncConversationDB(postgres_url) as db:
+        await db.create_conversation("c", metadata)
+        await db.add_message("c", "user", "hi", metadata, payload=metadata)
+        conversation, message = await db.get_conversation("c"), (await db.get_messages("c"))[0]
+    assert conversation is not None
+    for value in (conversation.metadata, message.metadata, message.payload):
+        assert json.dumps(value) == json.dumps(metadata)
