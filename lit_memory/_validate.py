@@ -10,6 +10,7 @@ from typing import Any
 from .errors import InvalidInputError
 
 MAX_ID_LENGTH = 512
+MAX_INT = 2**63 - 1  # what every backend's integer columns hold
 
 
 def text(name: str, value: Any) -> str:
@@ -47,10 +48,10 @@ def optional_identifier(name: str, value: Any) -> str | None:
     return identifier(name, value if isinstance(value, str) else str(value))
 
 
-def row_id(name: str, value: Any) -> int:
-    """A positive integer row id."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InvalidInputError(f"{name} must be a positive integer, not {value!r}")
+def row_id(name: str, value: Any, *, maximum: int = MAX_INT) -> int:
+    """A positive integer row id (at most `maximum`)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InvalidInputError(f"{name} must be an integer from 1 to {maximum}, not {value!r}")
     return value
 
 
@@ -107,6 +108,6 @@ def limit(name: str, value: Any, *, allow_none: bool = True) -> int | None:
     """A non-negative integer bound (or None when allowed)."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise InvalidInputError(f"{name} must be a non-negative integer, not {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_INT:
+        raise InvalidInputError(f"{name} must be an integer from 0 to {MAX_INT}, not {value!r}")
     return value

@@ -627,7 +627,7 @@ class PostgresServer:
             # The name is validated above and quoted here; it cannot carry SQL.
             await conn.execute(
                 f'CREATE DATABASE "{name}" TEMPLATE template0 '
-                "ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+                "ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'"
             )
 
         self._with_connection(create)

@@ -29,9 +29,12 @@ Row = Sequence[Any]
 
 def ts(value: Any) -> Any:
     """A stored timestamp (ISO text or a driver's datetime) as an aware UTC datetime."""
-    if value is None or isinstance(value, datetime):
+    if value is None:
         return value
-    return datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(value)
+    # asyncpg reads timestamptz infinities (datetime.min/max) back without a zone: still UTC.
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def iso(value: datetime) -> str:

@@ -419,10 +419,14 @@ def test_package_exports_are_pinned() -> None:
     import lit_memory_langchain
 
     assert lit_memory_langchain.__all__ == [
-        "LitCallbackHandler", "LitChatMessageHistory", "LitMemoryMiddleware", "PhaseTracker",
-        "__version__", "approximate_token_count", "close_shared_stores", "decode_message",
-        "encode_message", "format_sources", "select_window", "validate_window",
+        "DEFAULT_PHASE_RULES", "ExtractedSource", "LitCallbackHandler", "LitChatMessageHistory",
+        "LitMemoryMiddleware", "MissingConversationWarning", "PhaseRule", "PhaseTracker",
+        "SourceExtractors", "__version__", "approximate_token_count", "close_shared_stores",
+        "decode_message", "encode_message", "extract_sources", "format_sources",
+        "select_window", "validate_window",
     ]  # fmt: skip
+    for name in lit_memory_langchain.__all__:
+        assert getattr(lit_memory_langchain, name) is not None, name
     assert lit_memory_langchain.LitChatMessageHistory is LitChatMessageHistory
     with pytest.raises(AttributeError):
         lit_memory_langchain.nothing_here  # noqa: B018

@@ -23,27 +23,42 @@ _EXPORTS = {
     "format_sources": "window",
     "select_window": "window",
     "validate_window": "window",
-    # Callback handlers (callbacks.py, phases.py).
+    # Callback handlers (callbacks.py, phases.py) and source extraction (sources.py).
     "LitCallbackHandler": "callbacks",
+    "MissingConversationWarning": "callbacks",
     "PhaseTracker": "phases",
+    "PhaseRule": "phases",
+    "DEFAULT_PHASE_RULES": "phases",
+    "ExtractedSource": "sources",
+    "SourceExtractors": "sources",
+    "extract_sources": "sources",
 }
 
 __all__ = [
+    "DEFAULT_PHASE_RULES",
+    "ExtractedSource",
     "LitCallbackHandler",
     "LitChatMessageHistory",
     "LitMemoryMiddleware",
+    "MissingConversationWarning",
+    "PhaseRule",
     "PhaseTracker",
+    "SourceExtractors",
     "__version__",
     "approximate_token_count",
     "close_shared_stores",
     "decode_message",
     "encode_message",
+    "extract_sources",
     "format_sources",
     "select_window",
     "validate_window",
 ]
 
 if TYPE_CHECKING:
+    from .callbacks import LitCallbackHandler, MissingConversationWarning
+    from .phases import DEFAULT_PHASE_RULES, PhaseRule, PhaseTracker
+    from .sources import ExtractedSource, SourceExtractors, extract_sources
     from ._store import close_shared_stores
     from .codec import decode_message, encode_message
     from .history import LitChatMessageHistory
