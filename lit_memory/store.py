@@ -126,8 +126,14 @@ class AsyncConversationDB:
 
     async def migrate(self, target: int | None = None) -> tuple[int, int]:
         """Apply missing migrations (up to `target`); return the versions before and after."""
+        goal = check.limit("target", target)
+        if goal is not None and goal > self._backend.latest_version:
+            raise InvalidInputError(
+                f"target {goal} is beyond the latest schema version this lit-memory knows "
+                f"({self._backend.latest_version})"
+            )
         await self._backend.open()
-        before, after = await self._backend.migrate(target)
+        before, after = await self._backend.migrate(goal)
         self._initialized = after == self._backend.latest_version
         return before, after
 

@@ -131,7 +131,7 @@ class ConversationDB:
         self.close()
 
     def close(self) -> None:
-        """Wait for queued writes, then close the connections (idempotent)."""
+        """Wait for queued writes, then close every connection (idempotent)."""
         _OPEN.discard(self)
         run_sync(self._db.close(), name="close")
 

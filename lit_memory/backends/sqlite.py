@@ -156,12 +156,15 @@ class _GroupCommitWriter:
             await conn.commit()
         except Exception as exc:
             await self._rollback()
-            if len(batch) > 1:
+            if len(batch) > 1 and not _is_busy(exc):
                 # Isolate the failing operation: the others still get their own transaction.
                 for item in batch:
                     await self._commit([item])
                 return
-            _fail(batch[0][2], exc, self._path)
+            # A lock held past the busy timeout fails the whole batch at once: retrying each
+            # operation alone would make the last caller wait one timeout per operation.
+            for _, _, future in batch:
+                _fail(future, exc, self._path)
             return
         for (_, _, future), result in zip(batch, results, strict=True):
             if not future.done():
@@ -172,6 +175,10 @@ class _GroupCommitWriter:
             await self._conn.rollback()
         except Exception:  # noqa: S110 - the original error is what the caller needs
             pass
+
+
+def _is_busy(exc: Exception) -> bool:
+    return isinstance(exc, sqlite3.Error) and isinstance(translate(exc), StorageBusyError)
 
 
 def _fail(future: asyncio.Future[Any], exc: Exception, path: str) -> None:
@@ -197,17 +204,28 @@ class SQLiteBackend(Backend):
         self._writer_conn: aiosqlite.Connection | None = None
         self._reader_conn: aiosqlite.Connection | None = None
         self._writer: _GroupCommitWriter | None = None
+        self._open_lock = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Open the writer and reader connections (creating the file owner-only)."""
+        """Open the writer and reader connections (creating the file owner-only); callers
+        opening at the same time share one set of connections."""
         if self._writer is not None:
             return
+        async with self._open_lock:
+            if self._writer is None:
+                await self._open()
+
+    async def _open(self) -> None:
         if not self._memory:
             self._create_private_file()
         writer = await self._connect("IMMEDIATE")
-        reader = writer if self._memory else await self._connect(None)
+        try:
+            reader = writer if self._memory else await self._connect(None)
+        except BaseException:
+            await writer.close()  # failed or cancelled half-way: leak no connection
+            raise
         self._writer_conn, self._reader_conn = writer, reader
         self._writer = _GroupCommitWriter(writer, self.path)
 
@@ -461,7 +479,7 @@ class SQLiteBackend(Backend):
         """The last `n` messages in chronological order."""
         bound = (1 << 62) if before_seq is None else before_seq
         rows = await self._fetch(sql.SELECT_LAST_MESSAGES, (conversation_id, bound, n))
-        return [_rows.message(r) for r in rows]
+        return [_rows.message(r) for r in reversed(rows)]  # read newest first
 
     async def count_messages(self, conversation_id: str) -> int:
         """How many messages the conversation holds."""

@@ -222,12 +222,12 @@ SELECT_MESSAGES = (
     f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq > ? "
     "ORDER BY seq LIMIT ? OFFSET ?"
 )
-SELECT_LAST_MESSAGES = f"""
-SELECT {MESSAGE_COLUMNS} FROM (
-    SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq < ?
-    ORDER BY seq DESC LIMIT ?
-) ORDER BY seq
-"""
+# Newest first: the index is read backwards and stops after n rows, with no sort; the
+# backend puts the page back in chronological order.
+SELECT_LAST_MESSAGES = (
+    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ? AND seq < ? "
+    "ORDER BY seq DESC LIMIT ?"
+)
 COUNT_MESSAGES = "SELECT COUNT(*) FROM messages WHERE conversation_id = ?"
 
 TOOL_CALL_COLUMNS = (
@@ -283,9 +283,13 @@ SELECT conversation_id, tool_call_id, ?2, ?3, ?4, ?5, ?6, ?7
 FROM tool_calls WHERE tool_call_id = ?1
 ON CONFLICT (conversation_id, tool_call_id, url) DO NOTHING
 """
+# Through the conversation's tool calls: their index gives the call order and the sources'
+# (tool_call_id, rank) index the order within a call, so nothing is sorted.
+_SOURCE_COLUMNS_OF_W = ", ".join(f"w.{c.strip()}" for c in SOURCE_COLUMNS.split(","))
 SELECT_SOURCES_OF_CONVERSATION = (
-    f"SELECT {SOURCE_COLUMNS} FROM web_sources WHERE conversation_id = ? "
-    "ORDER BY tool_call_id, rank, source_id"
+    f"SELECT {_SOURCE_COLUMNS_OF_W} FROM tool_calls t "
+    "JOIN web_sources w ON w.tool_call_id = t.tool_call_id "
+    "WHERE t.conversation_id = ? ORDER BY t.tool_call_id, w.rank, w.source_id"
 )
 SELECT_SOURCES_OF_TOOL_CALL = (
     f"SELECT {SOURCE_COLUMNS} FROM web_sources WHERE tool_call_id = ? ORDER BY rank, source_id"
