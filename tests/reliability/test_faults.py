@@ -14,6 +14,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -394,6 +395,10 @@ async def test_the_kind_of_error_does_not_depend_on_the_file_name(
     assert _not_typed(outcomes) == {}
 
 
+def _without_path(outcome: str) -> str:
+    return re.sub(r" in /\S+", "", outcome)
+
+
 def _damage(path: Path, seed: int, text_like: bool) -> None:
     """Overwrite three 64-byte runs in the middle half of the file."""
     rng = random.Random(seed)
@@ -413,7 +418,7 @@ async def _damaged_pages(tmp_path: Path, text_like: bool, record_property: Any) 
     # The whole database in the main file, so the damage hits its pages.
     with closing(sqlite3.connect(pristine)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    found: dict[str, str] = {}
+    found: dict[str, list[str]] = {}
     corrupt = 0
     for seed in range(8):
         damaged = tmp_path / f"damaged-{seed}.db"
@@ -421,14 +426,16 @@ async def _damaged_pages(tmp_path: Path, text_like: bool, record_property: Any) 
         _damage(damaged, seed, text_like)
         outcomes = await _outcomes(damaged, list(before))
         corrupt += sum(o.startswith("StorageCorruptError") for o in outcomes.values())
-        found.update({f"seed {seed}, {k}": v for k, v in _not_typed(outcomes).items()})
+        for call, outcome in _not_typed(outcomes).items():
+            found.setdefault(f"seed {seed}: {_without_path(outcome)[:160]}", []).append(call)
     # The fault is gone once the file is restored from the backup: everything is there.
     async with AsyncConversationDB(pristine) as db:
         losses = lost(before, await snapshot(db))
         assert await db.add_message("kept-0", "user", "after restore") is True
     _record(record_property, 8, losses)
     assert found == {}, "damaged pages gave untyped errors:\n" + "\n".join(
-        f"{k}: {v[:200]}" for k, v in sorted(found.items())
+        f"{error} (from {len(calls)} calls: {', '.join(calls[:3])}...)"
+        for error, calls in sorted(found.items())
     )
     assert corrupt > 0
     assert losses == []
