@@ -1,0 +1,1 @@
+"""The lit-memory benchmark suite: peers, scenarios and the report (run with ../run.py)."""
