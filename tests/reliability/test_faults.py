@@ -43,8 +43,12 @@ from lit_memory import (
 HERE = Path(__file__).parent
 
 
-def _record(record_property: Any, faults: int, losses: list[str]) -> None:
+def _injected(record_property: Any, faults: int) -> None:
+    """Count the faults a test injects (recorded first: a test that fails still injected)."""
     record_property("faults_injected", faults)
+
+
+def _lost(record_property: Any, losses: list[str]) -> None:
     record_property("losses", len(losses))
 
 
@@ -98,10 +102,12 @@ def _says(error: BaseException, *words: str) -> None:
 
 
 async def test_out_of_space_on_a_small_filesystem(tmp_path: Path, record_property: Any) -> None:
+    _injected(record_property, 2)
     small = tmp_path / "small"
     with _mounted(small, "-t", "tmpfs", "-o", "size=2m", "tmpfs") as mounted:
         if not mounted:
             pytest.skip("mounting a tmpfs is not permitted here; the file-size test covers it")
+        record_property("out_of_space_method", "2 MB tmpfs filled up")
         path = small / "store.db"
         async with AsyncConversationDB(path) as db:
             await populate(db)
@@ -119,23 +125,26 @@ async def test_out_of_space_on_a_small_filesystem(tmp_path: Path, record_propert
             assert await db.add_messages("kept-1", [{"role": "user", "content": "y"}] * 3) == 3
             losses = lost(before, await snapshot(db))
         assert _sqlite_ok(path)
-    _record(record_property, 2, losses)
+    _lost(record_property, losses)
     assert losses == []
 
 
 def test_out_of_space_at_a_file_size_limit(db_file: str, record_property: Any) -> None:
+    _injected(record_property, 1)
+
     async def prepare() -> None:
         async with AsyncConversationDB(db_file) as db:
             await populate(db)
 
     asyncio.run(prepare())
+    record_property("out_of_space_method", "RLIMIT_FSIZE in a child process")
     child = subprocess.run(
         [sys.executable, str(HERE / "_full_child.py"), db_file],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert child.returncode == 0, child.stderr
     report = json.loads(child.stdout)
-    _record(record_property, 1, [] if report["after"] == report["before"] + 1 else ["message"])
+    _lost(record_property, [] if report["after"] == report["before"] + 1 else ["message"])
     assert "raw_error" not in report, report
     # SQLite reports EFBIG as an I/O error (SQLITE_IOERR_WRITE), not SQLITE_FULL: a typed
     # StorageError is right, as long as it says what to do.
@@ -203,10 +212,12 @@ async def test_read_only_directory_that_cannot_even_be_opened(
 ) -> None:
     """Closed cleanly (no -wal/-shm beside it), a WAL database in a read-only directory cannot
     be opened at all: SQLite needs to create its shared-memory file."""
+    _injected(record_property, 2)
     source = tmp_path / "data"
     source.mkdir()
     before = await _stored(source)
     with _read_only(source, tmp_path / "ro") as view:
+        record_property("read_only_method", view.how)
         db = AsyncConversationDB(view.path / "store.db")
         try:
             attempts = (
@@ -224,8 +235,7 @@ async def test_read_only_directory_that_cannot_even_be_opened(
             losses = lost(before, await snapshot(db))
         finally:
             await db.close()
-    record_property("read_only_method", view.how)
-    _record(record_property, 2, losses)
+    _lost(record_property, losses)
     assert losses == []
 
 
@@ -234,6 +244,7 @@ async def test_read_only_database_refuses_writes_and_recovers(
 ) -> None:
     """With its -wal and -shm present (another process has it open), a read-only database
     still reads; writes raise StorageReadOnlyError; once writable, the same store writes."""
+    _injected(record_property, 2)
     source = tmp_path / "data"
     source.mkdir()
     before = await _stored(source)
@@ -241,6 +252,7 @@ async def test_read_only_database_refuses_writes_and_recovers(
     keeper.execute("SELECT COUNT(*) FROM messages").fetchall()
     try:
         with _read_only(source, tmp_path / "ro") as view:
+            record_property("read_only_method", view.how)
             db = AsyncConversationDB(view.path / "store.db")
             try:
                 assert await snapshot(db) == before
@@ -258,8 +270,7 @@ async def test_read_only_database_refuses_writes_and_recovers(
                 await db.close()
     finally:
         keeper.close()
-    record_property("read_only_method", view.how)
-    _record(record_property, 2, losses)
+    _lost(record_property, losses)
     assert losses == []
 
 
@@ -276,6 +287,7 @@ conn.execute("ROLLBACK")
 
 
 async def test_lock_held_by_another_process(db_file: str, record_property: Any) -> None:
+    _injected(record_property, 2)
     async with AsyncConversationDB(db_file, busy_timeout=0.3) as db:
         await populate(db)
         before = await snapshot(db)
@@ -299,7 +311,7 @@ async def test_lock_held_by_another_process(db_file: str, record_property: Any) 
         assert await db.add_message("kept-0", "user", "after the lock") is True
         assert await db.add_messages("kept-1", [{"role": "user", "content": "t"}] * 3) == 3
         losses = lost(before, await snapshot(db))
-    _record(record_property, 2, losses)
+    _lost(record_property, losses)
     assert losses == []
 
 
@@ -369,6 +381,7 @@ GARBAGE = {
 async def test_a_file_that_is_not_a_database(
     tmp_path: Path, kind: str, record_property: Any
 ) -> None:
+    _injected(record_property, 1)
     good = tmp_path / "good.db"
     async with AsyncConversationDB(good) as db:
         await populate(db)
@@ -376,7 +389,7 @@ async def test_a_file_that_is_not_a_database(
     bad = tmp_path / "bad.db"
     bad.write_bytes(GARBAGE[kind](good.read_bytes()))
     outcomes = await _outcomes(bad, list(before))
-    _record(record_property, 1, [])
+    _lost(record_property, [])
     assert _not_typed(outcomes) == {}
     assert any(o.startswith("StorageCorruptError") for o in outcomes.values()), outcomes
     assert all("backup" in o for o in outcomes.values() if o != "ok")  # says what to do
@@ -386,12 +399,13 @@ async def test_the_kind_of_error_does_not_depend_on_the_file_name(
     tmp_path: Path, record_property: Any
 ) -> None:
     """A corrupt file is a corrupt file, even in a directory whose name reads like an error."""
+    _injected(record_property, 1)
     directory = tmp_path / "full-readonly-locked"
     directory.mkdir()
     bad = directory / "store.db"
     bad.write_bytes(GARBAGE["text"](b""))
     outcomes = await _outcomes(bad, ["kept-0"])
-    _record(record_property, 1, [])
+    _lost(record_property, [])
     assert _not_typed(outcomes) == {}
 
 
@@ -411,6 +425,7 @@ def _damage(path: Path, seed: int, text_like: bool) -> None:
 
 
 async def _damaged_pages(tmp_path: Path, text_like: bool, record_property: Any) -> None:
+    _injected(record_property, 8)
     pristine = tmp_path / "pristine.db"
     async with AsyncConversationDB(pristine) as db:
         await populate(db, conversations=12, turns=12)
@@ -432,7 +447,7 @@ async def _damaged_pages(tmp_path: Path, text_like: bool, record_property: Any) 
     async with AsyncConversationDB(pristine) as db:
         losses = lost(before, await snapshot(db))
         assert await db.add_message("kept-0", "user", "after restore") is True
-    _record(record_property, 8, losses)
+    _lost(record_property, losses)
     assert found == {}, "damaged pages gave untyped errors:\n" + "\n".join(
         f"{error} (from {len(calls)} calls: {', '.join(calls[:3])}...)"
         for error, calls in sorted(found.items())
@@ -489,6 +504,7 @@ async def _ok_or_connection_error(call: Awaitable[Any]) -> str:
 async def test_postgres_restart_under_a_live_pool(
     own_postgres: PostgresServer, record_property: Any
 ) -> None:
+    _injected(record_property, 2)
     url = own_postgres.create_database("lit_restart")
     async with AsyncConversationDB(url) as db:
         await populate(db)
@@ -512,7 +528,7 @@ async def test_postgres_restart_under_a_live_pool(
         assert contents[-len(expected) :] == expected
         losses = lost(before, await snapshot(db))
     record_property("postgres_first_call_after_restart", first)
-    _record(record_property, 2, losses)
+    _lost(record_property, losses)
     assert losses == []
 
 
