@@ -147,6 +147,12 @@ class OwnerScopedBackend(Backend):
             conversation_id
         )
 
+    async def clear_messages(self, conversation_id: str) -> bool:
+        """Clear the messages of this owner's conversation."""
+        return await self._owns(conversation_id) and await self.inner.clear_messages(
+            conversation_id
+        )
+
     async def get_phase_history(self, conversation_id: str) -> list[PhaseTransition]:
         """Phase history of this owner's conversation."""
         if not await self._owns(conversation_id):
@@ -199,9 +205,15 @@ class OwnerScopedBackend(Backend):
 
     # -- tool calls, sources, mashups ----------------------------------------------------------
 
-    async def add_tool_call(self, row: ToolCallRow) -> int | None:
-        """Record a tool call in this owner's conversation."""
-        if not await self._owns(row.conversation_id):
+    async def add_tool_call(
+        self, row: ToolCallRow, *, create_owner: tuple[str | None] | None = None
+    ) -> int | None:
+        """Record a tool call in this owner's conversation (creating it for this owner when
+        asked)."""
+        found = await self.inner.get_conversation(row.conversation_id)
+        if found is None and create_owner is not None and not self._other_owner(create_owner[0]):
+            return await self.inner.add_tool_call(row, create_owner=(self.owner,))
+        if found is None or found.owner != self.owner:
             return None
         return await self.inner.add_tool_call(row)
 
@@ -228,12 +240,19 @@ class OwnerScopedBackend(Backend):
         return await self.inner.get_tool_calls(conversation_id, with_sources=with_sources)
 
     async def add_web_sources(
-        self, tool_call_id: int, rows: Sequence[SourceRow], now: datetime
+        self,
+        tool_call_id: int,
+        rows: Sequence[SourceRow],
+        now: datetime,
+        *,
+        skip_known_urls: bool = False,
     ) -> int | None:
         """Record sources of a tool call of this owner's."""
         if await self._owned_call(tool_call_id) is None:
             return None
-        return await self.inner.add_web_sources(tool_call_id, rows, now)
+        return await self.inner.add_web_sources(
+            tool_call_id, rows, now, skip_known_urls=skip_known_urls
+        )
 
     async def get_web_sources(self, conversation_id: str) -> list[WebSource]:
         """Sources of this owner's conversation."""

@@ -219,29 +219,39 @@ class AsyncConversationDB:
         reason: str | None = None,
         run_id: str | None = None,
         strict: bool | None = None,
+        flow: PhaseFlow | None = None,
     ) -> bool:
         """Move the conversation to `phase` and record the transition; False if it does not exist.
 
         With ``strict`` (default: the store's `strict_phases`), a transition the flow forbids
         is recorded as refused and raises `PhaseTransitionError`; the phase does not change.
+        `flow` checks this one call against another flow than the store's.
         """
         cid = check.identifier("conversation_id", conversation_id)
         target = ConversationPhase.parse(phase)
         why = check.optional_text("reason", reason)
         run = check.optional_identifier("run_id", run_id)
-        use_flow = self.flow if (self.strict_phases if strict is None else strict) else None
+        rules = flow or self.flow
+        use_flow = rules if (self.strict_phases if strict is None else strict) else None
         backend = await self._ready()
         change = await backend.change_phase(
             cid, target.value, reason=why, run_id=run, flow=use_flow, now=_now()
         )
         if change.transition is not None and not change.transition.accepted:
-            self.flow.check(change.transition.from_phase, target)
+            rules.check(change.transition.from_phase, target)
         return change.found
 
     async def get_phase_history(self, conversation_id: str) -> list[PhaseTransition]:
         """Every phase transition of the conversation (refusals included), oldest first."""
         cid = check.identifier("conversation_id", conversation_id)
         return await (await self._ready()).get_phase_history(cid)
+
+    async def clear_messages(self, conversation_id: str) -> bool:
+        """Delete the conversation's messages (and their search entries), keeping the
+        conversation, its tool calls, sources, mashups and phase history; False if it does
+        not exist."""
+        cid = check.identifier("conversation_id", conversation_id)
+        return await (await self._ready()).clear_messages(cid)
 
     async def delete_conversation(self, conversation_id: str) -> bool:
         """Delete the conversation and everything under it; False if it did not exist."""
@@ -347,17 +357,21 @@ class AsyncConversationDB:
         completed_at: datetime | None = None,
         duration_ms: float | None = None,
         error_type: str | None = None,
+        create: bool = False,
+        owner: str | None = None,
     ) -> int | None:
         """Record a tool call; its id, or None if the conversation does not exist or the
         `run_id` is already recorded for it. Text input/output is stored as given,
-        anything else as JSON."""
+        anything else as JSON. With `create`, a missing conversation is created (with
+        `owner`) in the same transaction."""
         scrub = self.redact
         row = _tool_call_row(
             check.identifier("conversation_id", conversation_id), tool_type, scrub(input_data),
             scrub(output_data), status, scrub(error_message), tool_name, run_id, parent_run_id,
             call_id, started_at, completed_at, duration_ms, error_type,
         )  # fmt: skip
-        return await (await self._ready()).add_tool_call(row)
+        create_owner = (check.optional_identifier("owner", owner),) if create else None
+        return await (await self._ready()).add_tool_call(row, create_owner=create_owner)
 
     async def update_tool_call(
         self,
@@ -436,15 +450,24 @@ class AsyncConversationDB:
             source["rank"] = rank
         return await self.add_web_sources(tool_call_id, [source]) == 1
 
-    async def add_web_sources(self, tool_call_id: int, sources: Iterable[Mapping[str, Any]]) -> int:
+    async def add_web_sources(
+        self,
+        tool_call_id: int,
+        sources: Iterable[Mapping[str, Any]],
+        *,
+        skip_known_urls: bool = False,
+    ) -> int:
         """Record several sources of one tool call in one transaction; how many were new.
 
         Each source is a mapping with ``url`` and optionally ``title``, ``snippet``,
-        ``relevance_score`` and ``rank``. Returns 0 if the tool call does not exist.
+        ``relevance_score`` and ``rank``. With `skip_known_urls`, a URL the conversation
+        already cited (through any tool call) is not stored again. Returns 0 if the tool
+        call does not exist.
         """
         tid = check.row_id("tool_call_id", tool_call_id)
         rows = [_source_row(s) for s in sources]
-        stored = await (await self._ready()).add_web_sources(tid, rows, _now())
+        backend = await self._ready()
+        stored = await backend.add_web_sources(tid, rows, _now(), skip_known_urls=skip_known_urls)
         return stored or 0
 
     async def get_web_sources(self, conversation_id: str) -> list[WebSource]:
@@ -633,7 +656,7 @@ def _source_row(source: Mapping[str, Any]) -> SourceRow:
         title=check.optional_text("title", source.get("title")),
         snippet=check.optional_text("snippet", source.get("snippet")),
         relevance_score=check.score(source.get("relevance_score")),
-        rank=None if rank is None else check.row_id("rank", rank),
+        rank=None if rank is None else check.row_id("rank", rank, maximum=2**31 - 1),
     )
 
 

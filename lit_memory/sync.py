@@ -20,6 +20,7 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ._exit import at_exit
 from .errors import SyncInAsyncContextError
 from .store import AsyncConversationDB
 
@@ -75,15 +76,7 @@ def _close_open_facades() -> None:
             pass
 
 
-# Closing must happen before the interpreter joins non-daemon threads (aiosqlite's
-# connection threads are not daemons), which plain atexit handlers run too late for.
-_register = getattr(threading, "_register_atexit", None)
-if _register is not None:
-    _register(_close_open_facades)
-else:  # pragma: no cover - every supported Python has it
-    import atexit
-
-    atexit.register(_close_open_facades)
+at_exit(_close_open_facades, order=10)
 
 
 def _sync_method(name: str) -> Callable[..., Any]:

@@ -225,9 +225,12 @@ class Backend(ABC):
         """How many messages the conversation holds."""
 
     @abstractmethod
-    async def add_tool_call(self, row: ToolCallRow) -> int | None:
+    async def add_tool_call(
+        self, row: ToolCallRow, *, create_owner: tuple[str | None] | None = None
+    ) -> int | None:
         """Insert a tool call; its id, or None when the conversation is missing or the run id
-        is already recorded for it."""
+        is already recorded for it. With `create_owner`, a missing conversation is created
+        first (owner inside the tuple), in the same transaction."""
 
     @abstractmethod
     async def update_tool_call(self, tool_call_id: int, update: ToolCallUpdate) -> bool:
@@ -247,9 +250,15 @@ class Backend(ABC):
 
     @abstractmethod
     async def add_web_sources(
-        self, tool_call_id: int, rows: Sequence[SourceRow], now: datetime
+        self,
+        tool_call_id: int,
+        rows: Sequence[SourceRow],
+        now: datetime,
+        *,
+        skip_known_urls: bool = False,
     ) -> int | None:
-        """Insert sources for a tool call; how many were new, or None when the call is missing."""
+        """Insert sources for a tool call; how many were new, or None when the call is missing.
+        With `skip_known_urls`, a URL the conversation already cited is not stored again."""
 
     @abstractmethod
     async def get_web_sources(self, conversation_id: str) -> list[WebSource]:
@@ -266,6 +275,11 @@ class Backend(ABC):
     @abstractmethod
     async def get_phase_history(self, conversation_id: str) -> list[PhaseTransition]:
         """The conversation's phase transitions (and refusals) in order."""
+
+    @abstractmethod
+    async def clear_messages(self, conversation_id: str) -> bool:
+        """Delete the conversation's messages (search entries included) and keep everything
+        else; False when the conversation does not exist."""
 
     @abstractmethod
     async def delete_conversation(self, conversation_id: str) -> bool:

@@ -381,6 +381,17 @@ class PostgresBackend(Backend):
 
         return await self._write(op)
 
+    async def clear_messages(self, conversation_id: str) -> bool:
+        """Delete the conversation's messages, keep everything else."""
+
+        async def op(conn: Connection) -> bool:
+            if await _lock_conversation(conn, conversation_id) is None:
+                return False
+            await conn.execute(sql.CLEAR_MESSAGES, conversation_id)
+            return True
+
+        return await self._write(op)
+
     # -- messages ---------------------------------------------------------------------------
 
     async def add_messages(
@@ -392,7 +403,7 @@ class PostgresBackend(Backend):
         create_owner: tuple[str | None] | None = None,
     ) -> int | None:
         """Append messages in one transaction; how many were new, or None if no conversation."""
-        if not rows:
+        if not rows and create_owner is None:
             return 0 if await self.get_conversation(conversation_id) else None
         columns = [
             [r.role for r in rows],
@@ -439,8 +450,11 @@ class PostgresBackend(Backend):
 
     # -- tool calls and sources ---------------------------------------------------------------
 
-    async def add_tool_call(self, row: ToolCallRow) -> int | None:
-        """Insert a tool call; its id, or None (conversation missing, or run id recorded)."""
+    async def add_tool_call(
+        self, row: ToolCallRow, *, create_owner: tuple[str | None] | None = None
+    ) -> int | None:
+        """Insert a tool call; its id, or None (conversation missing, or run id recorded).
+        With `create_owner`, a missing conversation is created first."""
         params = (
             row.conversation_id, row.tool_type, row.tool_name, row.input_data, row.output_data,
             row.status, row.created_at, row.started_at, row.completed_at, row.duration_ms,
@@ -449,7 +463,14 @@ class PostgresBackend(Backend):
 
         async def op(conn: Connection) -> int | None:
             if await _lock_conversation(conn, row.conversation_id) is None:
-                return None
+                if create_owner is None:
+                    return None
+                await conn.execute(
+                    sql.INSERT_CONVERSATION,
+                    row.conversation_id, create_owner[0], "initial", row.created_at, None,
+                )  # fmt: skip
+                # A concurrent creator may have won the insert: lock whichever row stands.
+                await _lock_conversation(conn, row.conversation_id)
             tool_call_id = await conn.fetchval(sql.INSERT_TOOL_CALL, *params)
             if tool_call_id is None:
                 return None
@@ -503,9 +524,15 @@ class PostgresBackend(Backend):
         return calls
 
     async def add_web_sources(
-        self, tool_call_id: int, rows: Sequence[SourceRow], now: datetime
+        self,
+        tool_call_id: int,
+        rows: Sequence[SourceRow],
+        now: datetime,
+        *,
+        skip_known_urls: bool = False,
     ) -> int | None:
         """Insert sources for a tool call; how many were new, or None if the call is missing."""
+        insert = sql.INSERT_NEW_WEB_SOURCES if skip_known_urls else sql.INSERT_WEB_SOURCES
         columns = [
             [r.url for r in rows],
             [r.title for r in rows],
@@ -518,9 +545,7 @@ class PostgresBackend(Backend):
             conversation_id = await _lock_conversation_of_call(conn, tool_call_id)
             if conversation_id is None:
                 return None
-            added = await conn.fetchval(
-                sql.INSERT_WEB_SOURCES, conversation_id, tool_call_id, now, *columns
-            )
+            added = await conn.fetchval(insert, conversation_id, tool_call_id, now, *columns)
             return int(added)
 
         return await self._write(op)

@@ -147,6 +147,10 @@ MIGRATIONS: list[str] = [
     CREATE INDEX idx_messages_search ON messages
         USING gin (to_tsvector('lit_memory'::regconfig, left(content, 200000)));
     """,
+    # v4: "has this conversation cited this URL already?" answered from an index.
+    """
+    CREATE INDEX idx_web_sources_url ON web_sources (conversation_id, url);
+    """,
 ]
 
 LOCK_MIGRATIONS = "SELECT pg_advisory_xact_lock($1)"
@@ -179,6 +183,7 @@ UPDATE conversations SET updated_at = $2 WHERE conversation_id = $1 AND updated_
 """
 UPDATE_PHASE = "UPDATE conversations SET phase = $2, updated_at = $3 WHERE conversation_id = $1"
 DELETE_CONVERSATION = "DELETE FROM conversations WHERE conversation_id = $1"
+CLEAR_MESSAGES = "DELETE FROM messages WHERE conversation_id = $1"
 
 _COUNTS = """
     (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.conversation_id),
@@ -337,6 +342,23 @@ WITH inserted AS (
     SELECT $1, $2, b.url, b.title, b.snippet, b.score, b.rank, $3
     FROM unnest($4::text[], $5::text[], $6::text[], $7::float8[], $8::int[])
         WITH ORDINALITY AS b (url, title, snippet, score, rank, ord)
+    ORDER BY b.ord
+    ON CONFLICT (conversation_id, tool_call_id, url) DO NOTHING
+    RETURNING 1
+)
+SELECT COUNT(*) FROM inserted
+"""
+# The same, skipping a URL the conversation has cited before (through any tool call).
+INSERT_NEW_WEB_SOURCES = """
+WITH inserted AS (
+    INSERT INTO web_sources
+        (conversation_id, tool_call_id, url, title, snippet, relevance_score, rank, created_at)
+    SELECT $1, $2, b.url, b.title, b.snippet, b.score, b.rank, $3
+    FROM unnest($4::text[], $5::text[], $6::text[], $7::float8[], $8::int[])
+        WITH ORDINALITY AS b (url, title, snippet, score, rank, ord)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM web_sources k WHERE k.conversation_id = $1 AND k.url = b.url
+    )
     ORDER BY b.ord
     ON CONFLICT (conversation_id, tool_call_id, url) DO NOTHING
     RETURNING 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from .. import _validate as check
+from .._exit import at_exit
 from ..errors import (
     InvalidInputError,
     SchemaVersionError,
@@ -177,6 +179,18 @@ class _GroupCommitWriter:
             pass
 
 
+_OPEN_BACKENDS: weakref.WeakSet[SQLiteBackend] = weakref.WeakSet()
+
+
+def _stop_open_backends() -> None:
+    for backend in list(_OPEN_BACKENDS):
+        backend._stop_threads()
+
+
+# A script that never closes its store must still exit (after facades closed gracefully).
+at_exit(_stop_open_backends, order=20)
+
+
 def _is_busy(exc: Exception) -> bool:
     return isinstance(exc, sqlite3.Error) and isinstance(translate(exc), StorageBusyError)
 
@@ -228,6 +242,7 @@ class SQLiteBackend(Backend):
             raise
         self._writer_conn, self._reader_conn = writer, reader
         self._writer = _GroupCommitWriter(writer, self.path)
+        _OPEN_BACKENDS.add(self)
 
     def _create_private_file(self) -> None:
         path = Path(self.path)
@@ -272,6 +287,7 @@ class SQLiteBackend(Backend):
 
     async def close(self) -> None:
         """Commit what is queued, then close both connections and their threads."""
+        _OPEN_BACKENDS.discard(self)
         writer, self._writer = self._writer, None
         if writer is not None:
             await writer.wait_idle()
@@ -279,6 +295,12 @@ class SQLiteBackend(Backend):
         self._writer_conn = self._reader_conn = None
         for conn in conns.values():
             await conn.close()
+
+    def _stop_threads(self) -> None:
+        """Stop the connection threads without the event loop (at exit, when a store was left
+        open): committed data is on disk; writes not yet answered are not committed."""
+        for conn in {id(c): c for c in (self._writer_conn, self._reader_conn) if c}.values():
+            conn.stop()
 
     @property
     def is_open(self) -> bool:
@@ -429,6 +451,15 @@ class SQLiteBackend(Backend):
 
         return bool(await self._write(op))
 
+    async def clear_messages(self, conversation_id: str) -> bool:
+        """Delete the conversation's messages (and their search entries), keep the rest."""
+
+        async def op(conn: aiosqlite.Connection) -> bool:
+            await conn.execute(sql.CLEAR_MESSAGES, (conversation_id,))
+            return bool(list(await conn.execute_fetchall(sql.SELECT_PHASE, (conversation_id,))))
+
+        return bool(await self._write(op))
+
     # -- messages ---------------------------------------------------------------------------
 
     async def add_messages(
@@ -449,6 +480,9 @@ class SQLiteBackend(Backend):
             create = (conversation_id, create_owner[0], "initial", stamp, stamp, None)
 
         async def op(conn: aiosqlite.Connection) -> int | None:
+            if not params:  # nothing to add: only make sure the conversation exists
+                cursor = await conn.execute(sql.INSERT_CONVERSATION, create)
+                return 0
             try:
                 cursor = await conn.executemany(sql.INSERT_MESSAGE, params)
             except sqlite3.IntegrityError as exc:
@@ -461,7 +495,7 @@ class SQLiteBackend(Backend):
                 cursor = await conn.executemany(sql.INSERT_MESSAGE, params)
             return max(cursor.rowcount, 0)
 
-        if not params:
+        if not params and create is None:
             return 0 if await self.get_conversation(conversation_id) else None
         result: int | None = await self._write(op)
         return result
@@ -488,22 +522,32 @@ class SQLiteBackend(Backend):
 
     # -- tool calls and sources ---------------------------------------------------------------
 
-    async def add_tool_call(self, row: ToolCallRow) -> int | None:
-        """Insert a tool call; its id, or None (conversation missing, or run id recorded)."""
+    async def add_tool_call(
+        self, row: ToolCallRow, *, create_owner: tuple[str | None] | None = None
+    ) -> int | None:
+        """Insert a tool call; its id, or None (conversation missing, or run id recorded).
+        With `create_owner`, a missing conversation is created first."""
         params = (
             row.conversation_id, row.tool_type, row.tool_name, row.input_data, row.output_data,
             row.status, _rows.iso(row.created_at), _opt_iso(row.started_at),
             _opt_iso(row.completed_at), row.duration_ms, row.error_message, row.error_type,
             row.run_id, row.parent_run_id, row.call_id,
         )  # fmt: skip
+        stamp = _rows.iso(row.created_at)
+        create = None
+        if create_owner is not None:
+            create = (row.conversation_id, create_owner[0], "initial", stamp, stamp, None)
 
         async def op(conn: aiosqlite.Connection) -> int | None:
             try:
                 cursor = await conn.execute(sql.INSERT_TOOL_CALL, params)
             except sqlite3.IntegrityError as exc:
-                if _is_foreign_key_error(exc):
+                if not _is_foreign_key_error(exc):
+                    raise
+                if create is None:
                     return None
-                raise
+                await conn.execute(sql.INSERT_CONVERSATION, create)
+                cursor = await conn.execute(sql.INSERT_TOOL_CALL, params)
             return cursor.lastrowid if cursor.rowcount == 1 else None
 
         result: int | None = await self._write(op)
@@ -549,9 +593,15 @@ class SQLiteBackend(Backend):
         return calls
 
     async def add_web_sources(
-        self, tool_call_id: int, rows: Sequence[SourceRow], now: datetime
+        self,
+        tool_call_id: int,
+        rows: Sequence[SourceRow],
+        now: datetime,
+        *,
+        skip_known_urls: bool = False,
     ) -> int | None:
         """Insert sources for a tool call; how many were new, or None if the call is missing."""
+        insert = sql.INSERT_NEW_WEB_SOURCE if skip_known_urls else sql.INSERT_WEB_SOURCE
         stamp = _rows.iso(now)
         params = [
             (tool_call_id, r.url, r.title, r.snippet, r.relevance_score, r.rank, stamp)
@@ -562,7 +612,7 @@ class SQLiteBackend(Backend):
             found = await conn.execute_fetchall(sql.SELECT_TOOL_CALL_EXISTS, (tool_call_id,))
             if not list(found):
                 return None
-            cursor = await conn.executemany(sql.INSERT_WEB_SOURCE, params)
+            cursor = await conn.executemany(insert, params)
             return max(cursor.rowcount, 0)
 
         result: int | None = await self._write(op, reads_first=True)
@@ -589,7 +639,7 @@ class SQLiteBackend(Backend):
                 if _is_foreign_key_error(exc):
                     return None
                 raise
-            return cursor.lastrowid
+            return cursor.lastrowid if cursor.rowcount == 1 else None
 
         result: int | None = await self._write(op)
         return result

@@ -140,6 +140,10 @@ MIGRATIONS: list[str] = [
         INSERT INTO messages_fts (rowid, content) VALUES (NEW.message_id, NEW.content);
     END;
     """,
+    # v4: "has this conversation cited this URL already?" answered from an index.
+    """
+    CREATE INDEX idx_web_sources_url ON web_sources (conversation_id, url);
+    """,
 ]
 
 CREATE_MIGRATIONS_TABLE = """
@@ -170,6 +174,7 @@ INSERT INTO phase_transitions
 VALUES (?, ?, ?, ?, ?, ?, ?)
 """
 DELETE_CONVERSATION = "DELETE FROM conversations WHERE conversation_id = ?"
+CLEAR_MESSAGES = "DELETE FROM messages WHERE conversation_id = ?"
 
 _COUNTS = """
     (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.conversation_id),
@@ -283,6 +288,16 @@ SELECT conversation_id, tool_call_id, ?2, ?3, ?4, ?5, ?6, ?7
 FROM tool_calls WHERE tool_call_id = ?1
 ON CONFLICT (conversation_id, tool_call_id, url) DO NOTHING
 """
+# The same, skipping a URL the conversation has cited before (through any tool call).
+INSERT_NEW_WEB_SOURCE = """
+INSERT INTO web_sources
+    (conversation_id, tool_call_id, url, title, snippet, relevance_score, rank, created_at)
+SELECT t.conversation_id, t.tool_call_id, ?2, ?3, ?4, ?5, ?6, ?7
+FROM tool_calls t WHERE t.tool_call_id = ?1 AND NOT EXISTS (
+    SELECT 1 FROM web_sources k WHERE k.conversation_id = t.conversation_id AND k.url = ?2
+)
+ON CONFLICT (conversation_id, tool_call_id, url) DO NOTHING
+"""
 # Through the conversation's tool calls: their index gives the call order and the sources'
 # (tool_call_id, rank) index the order within a call, so nothing is sorted.
 _SOURCE_COLUMNS_OF_W = ", ".join(f"w.{c.strip()}" for c in SOURCE_COLUMNS.split(","))
@@ -299,10 +314,13 @@ MASHUP_COLUMNS = (
     "mashup_id, conversation_id, title, description, audio_file_path, metadata, tool_call_id, "
     "created_at"
 )
+# A mashup links only to a tool call of its own conversation (nothing is inserted otherwise).
 INSERT_MASHUP = """
 INSERT INTO mashups
     (conversation_id, title, description, audio_file_path, metadata, tool_call_id, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7
+WHERE ?6 IS NULL
+   OR EXISTS (SELECT 1 FROM tool_calls WHERE tool_call_id = ?6 AND conversation_id = ?1)
 """
 SELECT_MASHUPS = (
     f"SELECT {MASHUP_COLUMNS} FROM mashups WHERE conversation_id = ? ORDER BY mashup_id"

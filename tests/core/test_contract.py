@@ -372,3 +372,73 @@ async def test_methods_open_the_store_on_first_use(store_url: str) -> None:
     finally:
         await db.close()
     await db.close()  # idempotent
+
+
+async def test_clear_messages_keeps_the_rest_of_the_conversation(db: AsyncConversationDB) -> None:
+    await db.create_conversation("c", {"k": 1})
+    await db.add_messages("c", [{"role": "user", "content": "bebop question", "uid": "m1"}])
+    tid = await db.add_tool_call("c", "web_search", "q")
+    assert tid is not None
+    await db.add_web_source(tid, "https://e.example")
+    assert await db.clear_messages("c") is True
+    assert await db.get_messages("c") == [] and await db.search_messages("bebop") == []
+    summary = await db.get_conversation_summary("c")
+    assert summary is not None and summary.metadata == {"k": 1}
+    assert (summary.message_count, summary.tool_call_count, summary.web_source_count) == (0, 1, 1)
+    assert await db.add_messages("c", [{"role": "user", "content": "again", "uid": "m1"}]) == 1
+    assert [m.seq for m in await db.get_messages("c")] == [1]
+    assert await db.clear_messages("missing") is False
+
+
+async def test_creating_on_first_write(db: AsyncConversationDB) -> None:
+    assert await db.add_messages("empty", [], create=True, owner="u") == 0
+    created = await db.get_conversation("empty")
+    assert created is not None and created.owner == "u"
+    tid = await db.add_tool_call("by-tool", "web_search", "q", create=True, owner="u2")
+    assert tid is not None
+    by_tool = await db.get_conversation("by-tool")
+    assert by_tool is not None and by_tool.owner == "u2"
+    assert await db.add_tool_call("nope", "web_search", "q") is None
+
+
+async def test_sources_can_skip_urls_the_conversation_already_cited(
+    db: AsyncConversationDB,
+) -> None:
+    await db.create_conversation("c")
+    first = await db.add_tool_call("c", "web_search", "a")
+    second = await db.add_tool_call("c", "web_search", "b")
+    assert first is not None and second is not None
+    await db.add_web_sources(first, [{"url": "https://a.example", "rank": 1}])
+    added = await db.add_web_sources(
+        second,
+        [{"url": "https://a.example", "rank": 1}, {"url": "https://b.example", "rank": 2}],
+        skip_known_urls=True,
+    )
+    assert added == 1
+    assert [(s.tool_call_id, s.url) for s in await db.get_web_sources("c")] == [
+        (first, "https://a.example"),
+        (second, "https://b.example"),
+    ]
+
+
+async def test_a_mashup_links_only_to_its_own_conversations_tool_call(
+    db: AsyncConversationDB,
+) -> None:
+    await db.create_conversation("a")
+    await db.create_conversation("b")
+    other = await db.add_tool_call("b", "other", "x")
+    assert other is not None
+    assert await db.create_mashup("a", "crossed", tool_call_id=other) is None
+    assert await db.get_mashups("a") == []
+
+
+async def test_one_call_can_be_checked_against_another_flow(db: AsyncConversationDB) -> None:
+    from lit_memory import PhaseFlow
+
+    await db.create_conversation("c")
+    shortcut = PhaseFlow({"initial": ["generation_complete"]})
+    assert await db.update_conversation_phase(
+        "c", "generation_complete", strict=True, flow=shortcut
+    )
+    with pytest.raises(PhaseTransitionError):
+        await db.update_conversation_phase("c", "initial", strict=True, flow=shortcut)

@@ -40,6 +40,7 @@ PROBES = {
         lambda v, cid, tid: v.update_conversation_phase(cid, "error"), False),
     "get_phase_history": (lambda v, cid, tid: v.get_phase_history(cid), []),
     "delete_conversation": (lambda v, cid, tid: v.delete_conversation(cid), False),
+    "clear_messages": (lambda v, cid, tid: v.clear_messages(cid), False),
     "add_message": (lambda v, cid, tid: v.add_message(cid, "user", "injected"), False),
     "get_messages": (lambda v, cid, tid: v.get_messages(cid), []),
     "get_last_messages": (lambda v, cid, tid: v.get_last_messages(cid, 5), []),

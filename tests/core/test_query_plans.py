@@ -104,6 +104,9 @@ WHOLE_STORE = {"COUNT_ALL": {"count_all"}, "SELECT_BUSIEST": {"count_all", "rank
 WRITES: dict[str, tuple[Any, ...]] = {
     "INSERT_MESSAGE": (CID, "user", "x", "2026-01-01", None, "new-uid", None),
     "INSERT_WEB_SOURCE": ("<tool call>", "https://n.x", None, None, None, 1, "2026-01-01"),
+    "INSERT_NEW_WEB_SOURCE": ("<tool call>", "https://n.x", None, None, None, 1, "2026-01-01"),
+    "INSERT_MASHUP": (CID, "t", None, None, None, "<tool call>", "2026-01-01"),
+    "CLEAR_MESSAGES": (CID,),
     "UPDATE_PHASE": ("initial", "2026-01-01", CID),
     "UPDATE_TOOL_CALL": (None, "completed", None, None, None, "2026-01-01", None, "<tool call>"),
     "TOUCH_CONVERSATION_OF_TOOL_CALL": ("2026-01-01", "<tool call>"),

@@ -150,12 +150,16 @@ async def test_adding_nothing_writes_nothing(db: AsyncConversationDB) -> None:
     assert await db.get_conversation("c") is None
 
 
-async def test_aclear_deletes_the_conversation(db: AsyncConversationDB) -> None:
+async def test_aclear_deletes_the_messages_and_keeps_the_conversation(
+    db: AsyncConversationDB,
+) -> None:
     history = LitChatMessageHistory("c", db)
     await history.aadd_messages(tool_turn(1))
+    tool_call = await db.add_tool_call("c", "web_search", "q")
     await history.aclear()
     assert await history.aget_messages() == []
-    assert await db.get_conversation("c") is None
+    assert await db.get_conversation("c") is not None and await db.count_messages("c") == 0
+    assert [call.tool_call_id for call in await db.get_tool_calls("c")] == [tool_call]
     await history.aadd_messages(tool_turn(2))
     assert await history.aget_messages() == tool_turn(2)
 

@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 from langchain_core.documents import Document
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.tools import tool
+from pydantic import BaseModel
+
 from lit_memory_langchain.sources import (
     ExtractedSource,
     SourceExtractors,
@@ -21,7 +23,6 @@ from lit_memory_langchain.sources import (
     normalize_url,
     tool_error_message,
 )
-from pydantic import BaseModel
 
 
 def urls(sources: list[ExtractedSource]) -> list[str]:

@@ -16,6 +16,7 @@ from langchain_core.messages import (
     trim_messages,
 )
 from langchain_core.messages.tool import invalid_tool_call, tool_call
+
 from lit_memory_langchain.window import (
     approximate_token_count,
     format_sources,

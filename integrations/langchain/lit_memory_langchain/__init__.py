@@ -56,13 +56,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .callbacks import LitCallbackHandler, MissingConversationWarning
-    from .phases import DEFAULT_PHASE_RULES, PhaseRule, PhaseTracker
-    from .sources import ExtractedSource, SourceExtractors, extract_sources
     from ._store import close_shared_stores
+    from .callbacks import LitCallbackHandler, MissingConversationWarning
     from .codec import decode_message, encode_message
     from .history import LitChatMessageHistory
     from .middleware import LitMemoryMiddleware
+    from .phases import DEFAULT_PHASE_RULES, PhaseRule, PhaseTracker
+    from .sources import ExtractedSource, SourceExtractors, extract_sources
     from .window import approximate_token_count, format_sources, select_window, validate_window
 
 

@@ -277,12 +277,9 @@ async def _insert(
         tool_name=run.name, run_id=run.run_id, parent_run_id=run.parent_run_id,
         call_id=run.call_id, **fields,
     )  # fmt: skip
-    row = await db.add_tool_call(cid, run.tool_type, input_text, **keys)
-    if row is None:
-        # Missing conversation (False here if another writer has just created it), or a run
-        # already recorded: try once more, then look for the run.
-        await db.create_conversation(cid)
-        row = await db.add_tool_call(cid, run.tool_type, input_text, **keys)
+    # Creating a missing conversation happens in the same transaction, so the handler and the
+    # tracker racing to create it cannot fail each other.
+    row = await db.add_tool_call(cid, run.tool_type, input_text, create=True, **keys)
     if row is not None:
         return row
     existing = await db.get_tool_call_by_run(cid, run.run_id)
@@ -294,11 +291,9 @@ async def _insert(
 async def _store_sources(db: AsyncConversationDB, run: ToolRun, rows: list[dict[str, Any]]) -> None:
     if not rows or run.row_id is None:
         return
-    # A URL already cited in the conversation is kept once, with the call that found it first.
-    known = {source.url for source in await db.get_web_sources(run.conversation_id)}
-    fresh = [row for row in rows if row["url"] not in known]
-    if fresh:
-        await db.add_web_sources(run.row_id, fresh)
+    # A URL already cited in the conversation is kept once, with the call that found it first
+    # (checked in the database, from an index).
+    await db.add_web_sources(run.row_id, rows, skip_known_urls=True)
 
 
 def _builtin_extractor(output: Any) -> list[ExtractedSource]:

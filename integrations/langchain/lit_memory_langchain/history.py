@@ -97,17 +97,17 @@ class LitChatMessageHistory(BaseChatMessageHistory):
         return lambda db: db.add_messages(self.conversation_id, rows, create=True)
 
     def clear(self) -> None:
-        """Delete the conversation, with its messages and everything recorded under it."""
+        """Delete the conversation's messages; its tool calls, sources, mashups and phase
+        history stay (delete the conversation through the store to remove those)."""
         self._store.run(self._delete, async_name="history.aclear")
 
     async def aclear(self) -> None:
-        """Delete the conversation, with its messages and everything recorded under it."""
+        """Delete the conversation's messages; its tool calls, sources, mashups and phase
+        history stay (delete the conversation through the store to remove those)."""
         await self._store.arun(self._delete)
 
     def _delete(self, db: AsyncConversationDB) -> Coroutine[Any, Any, bool]:
-        # The core cannot delete only a conversation's messages yet; the next write creates
-        # the conversation again.
-        return db.delete_conversation(self.conversation_id)
+        return db.clear_messages(self.conversation_id)
 
     # -- the window for prompts ----------------------------------------------------------------
 
