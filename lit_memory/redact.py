@@ -2,9 +2,10 @@
 
 `default_redactor` is on by default in `AsyncConversationDB(redact=...)`. It replaces common
 credentials with ``[REDACTED]``: provider API keys (``sk-...``, ``tvly-...``, ``AIza...``,
-``AKIA...``, GitHub and Slack tokens), bearer tokens, ``password=...``-style pairs, passwords
-in URLs (``scheme://user:pass@host``), and the values of dict keys that name a secret
-(``password``, ``api_key``, ``token``, ``authorization``, ...). Message content and lossless
+``AKIA...``, Stripe, GitHub and Slack tokens), PEM private keys, bearer tokens,
+``password=...``-style pairs, passwords in URLs (``scheme://user:pass@host``), and the values
+of dict keys that name a secret (``password``, ``x-api-key``, ``db_password``, ``token``,
+``authorization``, ...). Message content and lossless
 payloads are not touched: they are the conversation itself.
 """
 
@@ -28,24 +29,36 @@ _TOKENS = re.compile(
     r"|AKIA[0-9A-Z]{16}"
     r"|gh[pousr]_[A-Za-z0-9]{30,}"
     r"|github_pat_[A-Za-z0-9_]{30,}"
-    r"|xox[abprs]-[A-Za-z0-9\-]{10,})"
+    r"|xox[abprs]-[A-Za-z0-9\-]{10,}"
+    r"|[sr]k_(?:live|test)_[A-Za-z0-9]{16,})"
+)
+_PEM_KEY = re.compile(
+    r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[\s\S]{0,16384}?-----END [A-Z ]{0,40}PRIVATE KEY-----"
 )
 _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,}")
-_URL_PASSWORD = re.compile(r"\b([a-z][a-z0-9+.\-]*://[^/\s:@]+):[^/\s@]+@", re.IGNORECASE)
-_PAIR = re.compile(
-    r"(?i)\b(password|passwd|pwd|api[_\-]?key|secret|client[_\-]?secret|access[_\-]?token"
-    r"|refresh[_\-]?token|auth[_\-]?token|token)(\s*[=:]\s*)(\"?)([^\s&\"',;]+)"
+# Every repeat is bounded: the patterns run over whatever tools return (scraped pages
+# included), and unbounded ones backtrack quadratically on long crafted input.
+_URL_PASSWORD = re.compile(
+    r"\b([a-z][a-z0-9+.\-]{0,31}://[^/\s:@]{0,256}):[^/\s@]{1,256}@", re.IGNORECASE
 )
-_SECRET_KEYS = frozenset(
-    {
-        "password", "passwd", "pwd", "apikey", "secret", "clientsecret", "token", "accesstoken",
-        "refreshtoken", "authtoken", "authorization", "privatekey", "sessiontoken", "cookie",
-    }
+_PAIR = re.compile(
+    r"(?i)(?<![a-z0-9])((?:[a-z0-9]{1,32}[_\-]){0,4}(?:password|passwd|pwd|api[_\-]?key"
+    r"|client[_\-]?secret|access[_\-]?token|refresh[_\-]?token|auth[_\-]?token|token"
+    r"|secret(?:[_\-]?(?:access[_\-]?)?key)?))"
+    r"([\"']?\s*[=:]\s*)([\"']?)([^\s&\"',;}]{1,4096})"
+)
+# A dict key naming a secret, by its ending once "-" and "_" are dropped: x-api-key,
+# db_password, aws_secret_access_key, session_token; not total_tokens or max_tokens.
+_SECRET_KEY_ENDINGS = (
+    "password", "passwd", "pwd", "apikey", "secret", "secretkey", "token", "accesskey",
+    "authorization", "privatekey", "cookie",
 )  # fmt: skip
+_MAX_DEPTH = 100
 
 
 def redact_text(text: str) -> str:
     """`text` with every recognised credential replaced by ``[REDACTED]``."""
+    text = _PEM_KEY.sub(MASK, text)
     text = _TOKENS.sub(MASK, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
     text = _URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
@@ -53,18 +66,28 @@ def redact_text(text: str) -> str:
 
 
 def _is_secret_key(key: object) -> bool:
-    return isinstance(key, str) and key.lower().replace("_", "").replace("-", "") in _SECRET_KEYS
+    if not isinstance(key, str):
+        return False
+    return key.lower().replace("_", "").replace("-", "").endswith(_SECRET_KEY_ENDINGS)
 
 
 def default_redactor(value: Any) -> Any:
     """Scrub secrets from text or JSON-like data (dicts, lists, tuples of them), recursively."""
+    return _scrub(value, 0)
+
+
+def _scrub(value: Any, depth: int) -> Any:
     if isinstance(value, str):
         return redact_text(value)
+    if depth >= _MAX_DEPTH:
+        return value  # deeper than the store accepts: it refuses such data anyway
     if isinstance(value, dict):
         return {
-            k: (MASK if _is_secret_key(k) and v is not None else default_redactor(v))
+            k: (MASK if _is_secret_key(k) and v is not None else _scrub(v, depth + 1))
             for k, v in value.items()
         }
-    if isinstance(value, (list, tuple)):
-        return type(value)(default_redactor(v) for v in value)
+    if isinstance(value, list):
+        return [_scrub(v, depth + 1) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_scrub(v, depth + 1) for v in value)
     return value

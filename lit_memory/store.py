@@ -304,7 +304,8 @@ class AsyncConversationDB:
         create_owner: tuple[str | None] | None,
     ) -> int | None:
         cid = check.identifier("conversation_id", conversation_id)
-        rows = [_message_row(i, m, self.redact) for i, m in enumerate(messages)]
+        batch = check.items("messages", messages)
+        rows = [_message_row(i, m, self.redact) for i, m in enumerate(batch)]
         backend = await self._ready()
         return await backend.add_messages(cid, rows, _now(), create_owner=create_owner)
 
@@ -465,7 +466,7 @@ class AsyncConversationDB:
         call does not exist.
         """
         tid = check.row_id("tool_call_id", tool_call_id)
-        rows = [_source_row(s) for s in sources]
+        rows = [_source_row(self.redact(s)) for s in check.items("sources", sources)]
         backend = await self._ready()
         stored = await backend.add_web_sources(tid, rows, _now(), skip_known_urls=skip_known_urls)
         return stored or 0

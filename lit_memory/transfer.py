@@ -7,10 +7,17 @@ gives the same document. Documents are validated strictly before anything is wri
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+)
 
 from . import _validate as check
 from .enums import ConversationPhase, MessageRole, ToolCallStatus, ToolCallType
@@ -22,8 +29,25 @@ __all__ = ["ConversationDocument", "FORMAT", "build_document", "parse_document"]
 FORMAT = "lit-memory.conversation"
 
 
+def _identifier(value: str) -> str:
+    return check.identifier("an id", value)
+
+
+def _json_object(value: dict[str, Any]) -> dict[str, Any]:
+    check.check_json("a metadata or payload object", value)
+    return value
+
+
+Id = Annotated[str, AfterValidator(_identifier)]
+"""An id as the API accepts it: non-empty, at most 512 characters."""
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_object)]
+"""A JSON object the store gives back exactly."""
+Rank = Annotated[int, Field(ge=1, lt=2**31)]
+
+
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False, use_attribute_docstrings=True)
+    # Strict: a document says what it means ("1" is not a seq, 0 is not a timestamp).
+    model_config = ConfigDict(extra="forbid", strict=True, use_attribute_docstrings=True)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -31,32 +55,34 @@ class _Part(BaseModel):
         # Text must be storable on every backend exactly as given (no NUL, valid Unicode).
         if isinstance(value, str):
             check.text("a document field", value)
-        if isinstance(value, datetime) and value.tzinfo is None:
-            raise ValueError("timestamps must carry a timezone")
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                raise ValueError("timestamps must carry a timezone")
+            check.timestamp("a timestamp", value)
         return value
 
 
 class DocConversation(_Part):
     """The conversation row."""
 
-    conversation_id: str = Field(min_length=1, max_length=check.MAX_ID_LENGTH)
-    owner: str | None = None
+    conversation_id: Id
+    owner: Id | None = None
     phase: ConversationPhase
     created_at: datetime
     updated_at: datetime
-    metadata: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
 
 
 class DocMessage(_Part):
     """One message, with its position in the conversation."""
 
-    seq: int = Field(ge=1)
+    seq: int = Field(ge=1, le=check.MAX_INT)
     role: MessageRole
     content: str
     timestamp: datetime
-    metadata: dict[str, Any] | None = None
-    uid: str | None = None
-    payload: dict[str, Any] | None = None
+    metadata: JsonObject | None = None
+    uid: Id | None = None
+    payload: JsonObject | None = None
 
 
 class DocSource(_Part):
@@ -66,7 +92,7 @@ class DocSource(_Part):
     title: str | None = None
     snippet: str | None = None
     relevance_score: float | None = Field(default=None, allow_inf_nan=False)
-    rank: int | None = Field(default=None, ge=1)
+    rank: Rank | None = None
     created_at: datetime
 
 
@@ -84,9 +110,9 @@ class DocToolCall(_Part):
     duration_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     error_message: str | None = None
     error_type: str | None = None
-    run_id: str | None = None
-    parent_run_id: str | None = None
-    call_id: str | None = None
+    run_id: Id | None = None
+    parent_run_id: Id | None = None
+    call_id: Id | None = None
     sources: list[DocSource] = Field(default_factory=list)
 
 
@@ -96,8 +122,8 @@ class DocMashup(_Part):
     title: str
     description: str | None = None
     audio_file_path: str | None = None
-    metadata: dict[str, Any] | None = None
-    tool_call_ref: int | None = Field(default=None, ge=1)
+    metadata: JsonObject | None = None
+    tool_call_ref: Rank | None = None
     created_at: datetime
 
 
@@ -107,7 +133,7 @@ class DocTransition(_Part):
     from_phase: ConversationPhase
     to_phase: ConversationPhase
     reason: str | None = None
-    run_id: str | None = None
+    run_id: Id | None = None
     accepted: bool = True
     created_at: datetime
 
@@ -143,11 +169,10 @@ def parse_document(document: Any) -> ConversationDocument:
     """Validate an exported document (a dict or JSON text); InvalidInputError if it does not
     match the schema."""
     try:
-        if isinstance(document, (str, bytes)):
-            parsed = ConversationDocument.model_validate_json(document)
-        else:
-            parsed = ConversationDocument.model_validate(document)
-    except ValidationError as exc:
+        # Always through JSON, so a dict is read exactly as the same document in a file.
+        text = document if isinstance(document, (str, bytes)) else json.dumps(document)
+        parsed = ConversationDocument.model_validate_json(text)
+    except (TypeError, ValueError, RecursionError) as exc:  # ValidationError is a ValueError
         raise InvalidInputError(f"not a lit-memory conversation document: {exc}") from None
     parsed.check_references()
     return parsed

@@ -6,12 +6,14 @@ this is the hot part of every read.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from ..enums import ConversationPhase, MessageRole, ToolCallStatus, ToolCallType
+from ..errors import StorageCorruptError
 from ..models import (
     Conversation,
     ConversationSummary,
@@ -25,6 +27,24 @@ from ..models import (
 )
 
 Row = Sequence[Any]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _decoded(builder: F) -> F:
+    """A stored value that cannot be what we wrote (a damaged file) is a corrupt database,
+    not a bare ValueError from deep inside a read."""
+
+    @functools.wraps(builder)
+    def build(*args: Any) -> Any:
+        try:
+            return builder(*args)
+        except (ValueError, TypeError, KeyError, IndexError) as exc:
+            raise StorageCorruptError(
+                f"a stored row cannot be read ({exc!r}); the database is damaged: "
+                "restore it from a backup"
+            ) from exc
+
+    return build  # type: ignore[return-value]
 
 
 def ts(value: Any) -> Any:
@@ -49,6 +69,7 @@ def loads(value: Any) -> Any:
     return json.loads(value)
 
 
+@_decoded
 def conversation(r: Row) -> Conversation:
     """Columns: conversation_id, phase, created_at, updated_at, metadata, owner."""
     return Conversation.model_construct(
@@ -61,6 +82,7 @@ def conversation(r: Row) -> Conversation:
     )
 
 
+@_decoded
 def summary(r: Row) -> ConversationSummary:
     """Conversation columns followed by message, tool call, mashup and source counts."""
     return ConversationSummary.model_construct(
@@ -77,6 +99,7 @@ def summary(r: Row) -> ConversationSummary:
     )
 
 
+@_decoded
 def message(r: Row) -> Message:
     """The messages columns in the order of the dialect's MESSAGE_COLUMNS."""
     return Message.model_construct(
@@ -92,6 +115,7 @@ def message(r: Row) -> Message:
     )
 
 
+@_decoded
 def tool_call(r: Row, sources: list[WebSource] | None = None) -> ToolCall:
     """The tool_calls columns in the order of the dialect's TOOL_CALL_COLUMNS."""
     return ToolCall.model_construct(
@@ -115,6 +139,7 @@ def tool_call(r: Row, sources: list[WebSource] | None = None) -> ToolCall:
     )
 
 
+@_decoded
 def web_source(r: Row) -> WebSource:
     """The web_sources columns in the order of the dialect's SOURCE_COLUMNS."""
     return WebSource.model_construct(
@@ -130,6 +155,7 @@ def web_source(r: Row) -> WebSource:
     )
 
 
+@_decoded
 def mashup(r: Row) -> Mashup:
     """The mashups columns in the order of the dialect's MASHUP_COLUMNS."""
     return Mashup.model_construct(
@@ -144,6 +170,7 @@ def mashup(r: Row) -> Mashup:
     )
 
 
+@_decoded
 def transition(r: Row) -> PhaseTransition:
     """The phase_transitions columns in the order of the dialect's TRANSITION_COLUMNS."""
     return PhaseTransition.model_construct(
@@ -168,6 +195,7 @@ def attach_sources(calls: list[ToolCall], sources: list[WebSource]) -> list[Tool
     return calls
 
 
+@_decoded
 def hit(r: Row) -> SearchHit:
     """Message columns followed by the score (higher is better) and the snippet."""
     return SearchHit.model_construct(message=message(r), score=float(r[9]), snippet=r[10])

@@ -67,34 +67,66 @@ from .base import (
 T = TypeVar("T")
 Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
 
-_BUSY = {"SQLITE_BUSY", "SQLITE_LOCKED"}
-_FULL = {"SQLITE_FULL"}
-_CORRUPT = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
+# SQLite's primary result codes (Python 3.11+ names them on the exception), and for older
+# Pythons the exact messages SQLite gives for them. Classification never looks at text we
+# compose (file names, query text), only at what SQLite reported.
+_MESSAGES = {
+    "database is locked": "SQLITE_BUSY",
+    "database table is locked": "SQLITE_LOCKED",
+    "database or disk is full": "SQLITE_FULL",
+    "attempt to write a readonly database": "SQLITE_READONLY",
+    "database disk image is malformed": "SQLITE_CORRUPT",
+    "file is not a database": "SQLITE_NOTADB",
+    "unable to open database file": "SQLITE_CANTOPEN",
+    "disk I/O error": "SQLITE_IOERR",
+}
+DRIVER_ERRORS = (sqlite3.Error, UnicodeDecodeError)
+"""What the driver raises: SQLite's errors, and undecodable text read from a damaged file."""
+
+
+def _primary_code(exc: BaseException) -> str:
+    name = getattr(exc, "sqlite_errorname", None)
+    if name:
+        return "_".join(name.split("_")[:2])  # SQLITE_BUSY_SNAPSHOT -> SQLITE_BUSY
+    return _MESSAGES.get(str(exc), "")
 
 
 def translate(exc: BaseException, path: str = "") -> StorageError:
-    """A sqlite3 error as the matching `StorageError`, with a message that names the file
+    """A driver error as the matching `StorageError`, with a message that names the file
     (when given) and says what to do."""
-    name = getattr(exc, "sqlite_errorname", "") or ""
+    code = _primary_code(exc)
     text = str(exc) + (f" in {path}" if path else "")
-    if name.split("_SNAPSHOT")[0] in _BUSY or "locked" in text:
+    if code in ("SQLITE_BUSY", "SQLITE_LOCKED"):
         return StorageBusyError(
             f"the SQLite database stayed locked by another writer past the busy timeout "
             f"({text}); retry, or raise busy_timeout"
         )
-    if name in _FULL or "full" in text:
+    if code == "SQLITE_FULL":
         return StorageFullError(f"the disk or database is full ({text}); free space and retry")
-    if name.startswith("SQLITE_READONLY") or "readonly" in text:
+    if code == "SQLITE_READONLY":
         return StorageReadOnlyError(
             f"the SQLite database cannot be written ({text}); check the file's and its "
-            "directory's permissions"
+            "directory's permissions and that the filesystem is not mounted read-only"
         )
-    if name in _CORRUPT or "not a database" in text or "malformed" in text:
+    if (
+        code in ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+        or isinstance(exc, UnicodeDecodeError)
+        or str(exc).startswith("Could not decode to UTF-8")
+    ):
         return StorageCorruptError(
             f"the SQLite file is not a usable database ({text}); restore it from a backup"
         )
-    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
-        return StorageConnectionError(f"cannot open the SQLite database ({text})")
+    if code == "SQLITE_CANTOPEN":
+        return StorageConnectionError(
+            f"cannot open the SQLite database ({text}); check that the directory exists and "
+            "that the file and its directory are readable and writable (SQLite creates "
+            "-wal and -shm files beside it)"
+        )
+    if code == "SQLITE_IOERR":
+        return StorageError(
+            f"SQLite could not read or write the file ({text}); check free space, file-size "
+            "limits (ulimit -f) and the disk, then retry"
+        )
     return StorageError(f"SQLite failed: {text}")
 
 
@@ -192,13 +224,13 @@ at_exit(_stop_open_backends, order=20)
 
 
 def _is_busy(exc: Exception) -> bool:
-    return isinstance(exc, sqlite3.Error) and isinstance(translate(exc), StorageBusyError)
+    return isinstance(exc, DRIVER_ERRORS) and isinstance(translate(exc), StorageBusyError)
 
 
 def _fail(future: asyncio.Future[Any], exc: Exception, path: str) -> None:
     if future.done():
         return
-    if isinstance(exc, sqlite3.Error):
+    if isinstance(exc, DRIVER_ERRORS):
         error: BaseException = translate(exc, path)
         error.__cause__ = exc
     else:
@@ -219,6 +251,7 @@ class SQLiteBackend(Backend):
         self._reader_conn: aiosqlite.Connection | None = None
         self._writer: _GroupCommitWriter | None = None
         self._open_lock = asyncio.Lock()
+        self._reopen = False
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -261,7 +294,7 @@ class SQLiteBackend(Backend):
             conn = await aiosqlite.connect(
                 self.path, timeout=self.busy_timeout, isolation_level=isolation
             )
-        except sqlite3.Error as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc, self.path) from exc
         try:
             await self._apply_pragmas(conn)
@@ -282,7 +315,7 @@ class SQLiteBackend(Backend):
                     if "locked" not in str(exc) or asyncio.get_running_loop().time() > deadline:
                         raise translate(exc, self.path) from exc
                     await asyncio.sleep(0.01)
-                except sqlite3.Error as exc:
+                except DRIVER_ERRORS as exc:
                     raise translate(exc, self.path) from exc
 
     async def close(self) -> None:
@@ -317,7 +350,17 @@ class SQLiteBackend(Backend):
         return self._writer
 
     async def _write(self, op: Op, *, reads_first: bool = False) -> Any:
-        return await self._require_writer().submit(op, reads_first=reads_first)
+        if self._reopen:
+            # SQLite keeps a connection that found its file read-only read-only for good:
+            # only new connections see the file writable again once the fault is gone.
+            self._reopen = False
+            await self.close()
+            await self.open()
+        try:
+            return await self._require_writer().submit(op, reads_first=reads_first)
+        except StorageReadOnlyError:
+            self._reopen = not self._memory
+            raise
 
     async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[Any]:
         conn = self._reader_conn
@@ -327,7 +370,7 @@ class SQLiteBackend(Backend):
             )
         try:
             return list(await conn.execute_fetchall(query, params))
-        except sqlite3.Error as exc:
+        except DRIVER_ERRORS as exc:
             raise translate(exc, self.path) from exc
 
     # -- migrations -------------------------------------------------------------------------

@@ -3,8 +3,8 @@ database, in any of the shapes tools really produce; ordinary text is left alone
 input cannot turn the redactor into a hang or a raw error.
 
 (Named apart from tests/core/test_redaction.py, which tests the patterns one by one: two test
-modules may not share a name in this tree.) Proposals that go beyond the hook as it is are
-marked ``xfail(strict=True)``: they flip to failures, to be unmarked, once adopted.
+modules may not share a name in this tree.) It also covers web sources, key names
+that end in a secret's name, and Stripe and PEM credentials.
 """
 
 from __future__ import annotations
@@ -203,10 +203,9 @@ async def test_a_custom_redactor_sees_every_guarded_field(db_file: str) -> None:
     }  # fmt: skip
 
 
-# -- proposals beyond the hook as it is --------------------------------------------------------
+# -- sources, secret key names, more credential formats ------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="proposal: sources come from tool outputs; scrub them too")
 async def test_web_source_urls_are_scrubbed(memory_db: AsyncConversationDB) -> None:
     db = memory_db
     await db.create_conversation("c")
@@ -217,7 +216,6 @@ async def test_web_source_urls_are_scrubbed(memory_db: AsyncConversationDB) -> N
     assert SECRETS["url password"] not in stored and SECRETS["password"] not in stored
 
 
-@pytest.mark.xfail(strict=True, reason="proposal: match secret key names by suffix")
 async def test_secret_header_and_variable_names_are_masked(
     memory_db: AsyncConversationDB,
 ) -> None:
@@ -230,7 +228,6 @@ async def test_secret_header_and_variable_names_are_masked(
     assert set(conversation.metadata["headers"].values()) == {MASK}  # type: ignore[index]
 
 
-@pytest.mark.xfail(strict=True, reason="proposal: more credential formats")
 @pytest.mark.parametrize(
     "secret",
     [

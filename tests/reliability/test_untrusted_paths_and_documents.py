@@ -225,8 +225,8 @@ async def test_stored_json_is_parsed_as_data(db: AsyncConversationDB) -> None:
         "dotnet": {"$type": "System.IO.FileInfo", "fileName": "/etc/passwd"},
         "class": {"__class__": "os._wrap_close", "__module__": "os"},
         "langchain": {"lc": 1, "type": "constructor", "id": ["langchain", "llms", "OpenAI"],
-                      "kwargs": {"openai_api_key": {"lc": 1, "type": "secret",
-                                                    "id": ["OPENAI_API_KEY"]}}},
+                      "kwargs": {"openai_model": {"lc": 1, "type": "secret",
+                                                  "id": ["OPENAI_MODEL"]}}},
         "yaml": {"!!python/object/apply:os.system": ["id"]},
     }  # fmt: skip
     await db.create_conversation("c", shapes)
