@@ -35,7 +35,10 @@ class Config:
     s6_turns: int
     s6_tools: int
     read_budget: float
-    """Seconds a slow reader may spend per repeat before it stops (it still does 5 reads)."""
+    """Seconds a slow reader may spend per repeat before it stops (after `min_reads`)."""
+    min_reads: int
+    pg_conversations: int
+    """Conversations (of `per_conversation` messages) bulk-loaded for S7's reads."""
     per_conversation: int = 100
 
     def as_json(self) -> dict[str, Any]:
@@ -47,11 +50,12 @@ FULL = Config(
     quick=False, repeats=3, s1_turns=2000, s2_conversations=200, s2_turns=10, s2_writers=20,
     s3_conversations=1000, s3_reads=500, s4_sizes=(10_000, 100_000, 1_000_000), s4_reads=300,
     s5_lengths=(100, 10_000), s5_windows=200, s5_tokens=2000, s6_turns=200, s6_tools=3,
-    read_budget=2.5,
+    read_budget=2.5, min_reads=5, pg_conversations=1000,
 )  # fmt: skip
 QUICK = replace(
-    FULL, quick=True, s1_turns=300, s2_conversations=100, s2_turns=5, s3_reads=150,
-    s4_sizes=(10_000, 100_000), s4_reads=150, s5_windows=50, s6_turns=40, read_budget=0.8,
+    FULL, quick=True, s1_turns=150, s2_conversations=40, s2_turns=5, s3_reads=100,
+    s4_sizes=(10_000, 100_000), s4_reads=100, s5_windows=30, s6_turns=40, read_budget=0.5,
+    min_reads=2, pg_conversations=200,
 )  # fmt: skip
 
 

@@ -65,7 +65,7 @@ async def s7_all(ctx: Context, place: PostgresPlace) -> list[Scenario]:
 
 async def _s7_reads(ctx: Context, place: PostgresPlace) -> Scenario:
     cfg = ctx.config
-    data = bulk.DataSet.uniform(cfg.s3_conversations, cfg.per_conversation)
+    data = bulk.DataSet.uniform(cfg.pg_conversations, cfg.per_conversation)
     scenario = reads.read_scenario("s7-s3", cfg.s3_reads, data, "PostgreSQL")
     ctx.log(f"  s7-s3: bulk-loading {data.messages:,} messages into two databases")
     lit, chat = await place.fresh("lit"), await place.fresh("chat")

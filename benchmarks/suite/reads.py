@@ -99,7 +99,7 @@ async def _measure_one(
         for session in picks[:_WARM_UP]:
             await system.read(session)
         calls = [functools.partial(system.read, s) for s in picks[_WARM_UP:]]
-        durations = await time_calls(calls, budget=ctx.config.read_budget)
+        durations = await _timed(ctx, calls)
         expected = [(s, group.per_session) for s in sample_sessions(group.sessions, 5, repeat)]
         check = await check_sessions(system, expected)
     finally:
@@ -110,13 +110,19 @@ async def _measure_one(
     )  # fmt: skip
 
 
+async def _timed(ctx: Context, calls: list[Any]) -> list[float]:
+    cfg = ctx.config
+    return await time_calls(calls, budget=cfg.read_budget, min_calls=cfg.min_reads)
+
+
 async def s3_reads(ctx: Context) -> Scenario:
     """Read one conversation's messages at random from a 100,000-message SQLite database."""
     cfg = ctx.config
     data = bulk.DataSet.uniform(cfg.s3_conversations, cfg.per_conversation)
     scenario = read_scenario("s3", cfg.s3_reads, data, "SQLite")
     ctx.log(f"  s3: preparing {data.messages:,}-message databases (cached)")
-    group = ReadGroup(await sqlite_readers(ctx, data, full=True), data.sessions(), data.lengths[0])
+    prepared = await sqlite_readers(ctx, data, full=not cfg.quick)
+    group = ReadGroup(prepared, data.sessions(), data.lengths[0])
     await measure_reads(ctx, scenario, [group], reads=cfg.s3_reads)
     return scenario
 
@@ -219,7 +225,7 @@ async def _measure_windows(
     session = work.session_id(number)
     await window(system, session)
     calls = [functools.partial(window, system, session)] * ctx.config.s5_windows
-    durations = await time_calls(calls, budget=ctx.config.read_budget)
+    durations = await _timed(ctx, calls)
     check = _check_window(await window(system, session), session, length)
     scenario.add(
         f"{system.name} @ {length:,} msgs", percentile(durations, 50) * 1e6,
