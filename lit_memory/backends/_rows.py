@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
 from ..enums import ConversationPhase, MessageRole, ToolCallStatus, ToolCallType
 from ..errors import StorageCorruptError
 from ..models import (
@@ -28,6 +30,21 @@ from ..models import (
 
 Row = Sequence[Any]
 F = TypeVar("F", bound=Callable[..., Any])
+M = TypeVar("M", bound=BaseModel)
+
+
+def _built(cls: type[M], fields: dict[str, Any]) -> M:
+    """A model from every one of its fields, trusted: what `model_construct` does for a row
+    that sets every field, without its per-field default handling (a third of the cost)."""
+    model = cls.__new__(cls)
+    _set(model, "__dict__", fields)
+    _set(model, "__pydantic_fields_set__", set(fields))
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
+
+
+_set = object.__setattr__
 
 
 def _decoded(builder: F) -> F:
@@ -102,16 +119,19 @@ def summary(r: Row) -> ConversationSummary:
 @_decoded
 def message(r: Row) -> Message:
     """The messages columns in the order of the dialect's MESSAGE_COLUMNS."""
-    return Message.model_construct(
-        message_id=r[0],
-        conversation_id=r[1],
-        seq=r[2],
-        role=MessageRole(r[3]),
-        content=r[4],
-        timestamp=ts(r[5]),
-        metadata=loads(r[6]),
-        uid=r[7],
-        payload=loads(r[8]),
+    return _built(
+        Message,
+        {
+            "message_id": r[0],
+            "conversation_id": r[1],
+            "seq": r[2],
+            "role": MessageRole(r[3]),
+            "content": r[4],
+            "timestamp": ts(r[5]),
+            "metadata": loads(r[6]),
+            "uid": r[7],
+            "payload": loads(r[8]),
+        },
     )
 
 

@@ -115,6 +115,12 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+async def _keep_session(conn: Connection) -> None:
+    """The pool's reset on release, in place of asyncpg's RESET ALL / UNLISTEN / unlock round
+    trip: the store leaves no session state behind (its advisory locks are transaction-scoped,
+    and it uses no LISTEN, SET or cursors); asyncpg still rolls back an open transaction."""
+
+
 async def _lock_conversation(conn: Connection, conversation_id: str) -> str | None:
     """Lock the conversation's row until commit; its phase, or None when it is missing."""
     phase: str | None = await conn.fetchval(sql.LOCK_CONVERSATION, conversation_id)
@@ -144,7 +150,11 @@ class PostgresBackend(Backend):
         # asyncpg reads postgresql:// and postgres:// only; drop a "+driver" suffix.
         self.url = f"{scheme.split('+')[0]}{sep}{rest}"
         self._given_pool = pool
-        self._pool_options: dict[str, Any] = {"min_size": min_size, "max_size": max_size}
+        self._pool_options: dict[str, Any] = {
+            "min_size": min_size,
+            "max_size": max_size,
+            "reset": _keep_session,
+        }
         if statement_cache_size is not None:
             self._pool_options["statement_cache_size"] = statement_cache_size
         if command_timeout is not None:

@@ -170,3 +170,21 @@ def test_models_allow_item_access_like_the_seed_dicts() -> None:
         summary["nope"]
     with pytest.raises(ValueError):
         ConversationSummary(conversation_id="c", created_at=now, updated_at=now, extra=1)
+
+
+def test_rows_are_built_as_model_construct_would() -> None:
+    from datetime import datetime, timezone
+
+    from lit_memory import Message
+    from lit_memory.backends import _rows
+
+    stamp = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=timezone.utc)
+    row = (7, "c", 3, "tool", "out", stamp.isoformat(), '{"a":[1]}', "u-1", '{"type":"tool"}')
+    built = _rows.message(row)
+    expected = Message.model_construct(
+        message_id=7, conversation_id="c", seq=3, role=MessageRole.TOOL, content="out",
+        timestamp=stamp, metadata={"a": [1]}, uid="u-1", payload={"type": "tool"},
+    )  # fmt: skip
+    assert built == expected and built.model_fields_set == expected.model_fields_set
+    assert Message.model_validate(built.model_dump()) == built
+    assert built.model_copy(update={"seq": 4}).seq == 4 and built["content"] == "out"
