@@ -424,7 +424,7 @@ class PostgresBackend(Backend):
         ]
 
         async def op(conn: Connection) -> int | None:
-            if await _lock_conversation(conn, conversation_id) is None:
+            if await conn.fetchval(sql.LOCK_AND_TOUCH_CONVERSATION, conversation_id, now) is None:
                 if create_owner is None:
                     return None
                 await conn.execute(
@@ -432,10 +432,7 @@ class PostgresBackend(Backend):
                 )
                 # A concurrent creator may have won the insert: lock whichever row stands.
                 await _lock_conversation(conn, conversation_id)
-            added = int(await conn.fetchval(sql.INSERT_MESSAGES, conversation_id, now, *columns))
-            if added:
-                await conn.execute(sql.TOUCH_CONVERSATION, conversation_id, now)
-            return added
+            return int(await conn.fetchval(sql.INSERT_MESSAGES, conversation_id, now, *columns))
 
         return await self._write(op)
 

@@ -181,6 +181,12 @@ LOCK_CONVERSATION = "SELECT phase FROM conversations WHERE conversation_id = $1 
 TOUCH_CONVERSATION = """
 UPDATE conversations SET updated_at = $2 WHERE conversation_id = $1 AND updated_at < $2
 """
+# Locks the conversation's row and moves its last activity in one round trip; the messages
+# are then numbered by a statement of their own, whose snapshot follows the lock.
+LOCK_AND_TOUCH_CONVERSATION = """
+UPDATE conversations SET updated_at = GREATEST(updated_at, $2)
+WHERE conversation_id = $1 RETURNING phase
+"""
 UPDATE_PHASE = "UPDATE conversations SET phase = $2, updated_at = $3 WHERE conversation_id = $1"
 DELETE_CONVERSATION = "DELETE FROM conversations WHERE conversation_id = $1"
 CLEAR_MESSAGES = "DELETE FROM messages WHERE conversation_id = $1"
