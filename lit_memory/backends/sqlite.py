@@ -2,9 +2,12 @@
 
 One writer connection owns every write: concurrent writers' operations are queued and
 committed together in one `BEGIN IMMEDIATE` transaction (group commit), and each caller is
-answered only once its transaction has committed. Reads go through a separate connection,
-so WAL lets them run beside the writer. Several processes may share one file: SQLite's busy
-timeout makes them wait for each other's write transactions.
+answered only once its transaction has committed. A write operation is a plain function of
+the `sqlite3.Connection`; a whole batch (begin, every operation, commit or rollback) runs in
+one call on the writer's own thread, so it costs one thread hop however many operations and
+statements it holds. Reads go through a separate connection, so WAL lets them run beside
+the writer. Several processes may share one file: SQLite's busy timeout makes them wait for
+each other's write transactions.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import asyncio
 import os
 import sqlite3
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
@@ -65,7 +68,8 @@ from .base import (
 )
 
 T = TypeVar("T")
-Op = Callable[[aiosqlite.Connection], Awaitable[Any]]
+Op = Callable[[sqlite3.Connection], Any]
+"""A write operation: runs on the writer connection's thread, inside the batch's transaction."""
 
 # SQLite's primary result codes (Python 3.11+ names them on the exception), and for older
 # Pythons the exact messages SQLite gives for them. Classification never looks at text we
@@ -147,6 +151,40 @@ def _split_script(script: str) -> list[str]:
     return statements
 
 
+async def _execute(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` run on `conn`'s own thread, the only thread that may touch `conn._conn`."""
+    # aiosqlite has no public way to run a function on its connection thread; `_execute` is
+    # what its own methods use. It is private, so the dependency is pinned to one minor
+    # version and tests/core/test_aiosqlite_private_api.py fails loudly if it changes.
+    result: T = await conn._execute(fn, *args)  # type: ignore[no-untyped-call]
+    return result
+
+
+def _run_batch(conn: aiosqlite.Connection, ops: list[Op], reads_first: bool) -> list[Any]:
+    """On the writer's thread: run `ops` in one transaction and commit; on any error roll
+    back and re-raise, so nothing of a failed batch stays behind."""
+    raw = conn._conn  # read here, on the thread that owns it, never on the event loop's
+    try:
+        # A first statement that is DML opens BEGIN IMMEDIATE implicitly (the connection's
+        # isolation level); one that reads first needs the lock before it reads.
+        if reads_first:
+            raw.execute("BEGIN IMMEDIATE")
+        results = [op(raw) for op in ops]
+        raw.commit()
+    except BaseException:
+        _rollback(raw)
+        raise
+    return results
+
+
+def _rollback(raw: sqlite3.Connection) -> None:
+    """Roll back whatever the failed batch began (a no-op when nothing began)."""
+    try:
+        raw.rollback()
+    except Exception:  # noqa: S110 - the original error is what the caller needs
+        pass
+
+
 class _GroupCommitWriter:
     """Runs queued write operations on one connection, many per transaction."""
 
@@ -180,16 +218,11 @@ class _GroupCommitWriter:
             self._task = None
 
     async def _commit(self, batch: list[tuple[Op, bool, asyncio.Future[Any]]]) -> None:
-        conn = self._conn
+        ops = [op for op, _, _ in batch]
         try:
-            # A first statement that is DML opens BEGIN IMMEDIATE implicitly (the connection's
-            # isolation level); one that reads first needs the lock before it reads.
-            if batch[0][1]:
-                await conn.execute("BEGIN IMMEDIATE")
-            results = [await op(conn) for op, _, _ in batch]
-            await conn.commit()
+            # One hop: the whole transaction (or its rollback) happens on the writer's thread.
+            results = await _execute(self._conn, _run_batch, self._conn, ops, batch[0][1])
         except Exception as exc:
-            await self._rollback()
             if len(batch) > 1 and not _is_busy(exc):
                 # Isolate the failing operation: the others still get their own transaction.
                 for item in batch:
@@ -203,12 +236,6 @@ class _GroupCommitWriter:
         for (_, _, future), result in zip(batch, results, strict=True):
             if not future.done():
                 future.set_result(result)
-
-    async def _rollback(self) -> None:
-        try:
-            await self._conn.rollback()
-        except Exception:  # noqa: S110 - the original error is what the caller needs
-            pass
 
 
 _OPEN_BACKENDS: weakref.WeakSet[SQLiteBackend] = weakref.WeakSet()
@@ -391,16 +418,16 @@ class SQLiteBackend(Backend):
         """Apply missing migrations inside one BEGIN IMMEDIATE transaction per call."""
         goal = self.latest_version if target is None else target
 
-        async def op(conn: aiosqlite.Connection) -> tuple[int, int]:
-            await conn.execute(sql.CREATE_MIGRATIONS_TABLE)
-            before = int((await conn.execute_fetchall(sql.SELECT_VERSION))[0][0])  # type: ignore[index]
+        def op(conn: sqlite3.Connection) -> tuple[int, int]:
+            conn.execute(sql.CREATE_MIGRATIONS_TABLE)
+            before = int(conn.execute(sql.SELECT_VERSION).fetchall()[0][0])
             if before > self.latest_version:
                 return before, -1
             now = _rows.iso(datetime.now(timezone.utc))
             for version in range(before + 1, goal + 1):
                 for statement in _split_script(sql.MIGRATIONS[version - 1]):
-                    await conn.execute(statement)
-                await conn.execute(sql.INSERT_VERSION, (version, now))
+                    conn.execute(statement)
+                conn.execute(sql.INSERT_VERSION, (version, now))
             return before, max(before, goal)
 
         before, after = await self._write(op, reads_first=True)
@@ -425,9 +452,8 @@ class SQLiteBackend(Backend):
         stamp = _rows.iso(now)
         params = (conversation_id, owner, phase, stamp, stamp, metadata)
 
-        async def op(conn: aiosqlite.Connection) -> bool:
-            cursor = await conn.execute(sql.INSERT_CONVERSATION, params)
-            return cursor.rowcount == 1
+        def op(conn: sqlite3.Connection) -> bool:
+            return conn.execute(sql.INSERT_CONVERSATION, params).rowcount == 1
 
         return bool(await self._write(op))
 
@@ -467,8 +493,8 @@ class SQLiteBackend(Backend):
         """Move the conversation and record the transition (or the refusal) atomically."""
         stamp = _rows.iso(now)
 
-        async def op(conn: aiosqlite.Connection) -> PhaseChange:
-            rows = list(await conn.execute_fetchall(sql.SELECT_PHASE, (conversation_id,)))
+        def op(conn: sqlite3.Connection) -> PhaseChange:
+            rows = conn.execute(sql.SELECT_PHASE, (conversation_id,)).fetchall()
             if not rows:
                 return PhaseChange(found=False)
             from_phase = rows[0][0]
@@ -476,9 +502,9 @@ class SQLiteBackend(Backend):
                 return PhaseChange(found=True)
             accepted = flow is None or flow.can_transition(from_phase, to_phase)
             if accepted:
-                await conn.execute(sql.UPDATE_PHASE, (to_phase, stamp, conversation_id))
+                conn.execute(sql.UPDATE_PHASE, (to_phase, stamp, conversation_id))
             params = (conversation_id, from_phase, to_phase, reason, run_id, int(accepted), stamp)
-            cursor = await conn.execute(sql.INSERT_TRANSITION, params)
+            cursor = conn.execute(sql.INSERT_TRANSITION, params)
             row = (cursor.lastrowid, *params)
             return PhaseChange(found=True, transition=_rows.transition(row))
 
@@ -488,18 +514,17 @@ class SQLiteBackend(Backend):
     async def delete_conversation(self, conversation_id: str) -> bool:
         """Delete the conversation and everything under it (foreign keys cascade)."""
 
-        async def op(conn: aiosqlite.Connection) -> bool:
-            cursor = await conn.execute(sql.DELETE_CONVERSATION, (conversation_id,))
-            return cursor.rowcount == 1
+        def op(conn: sqlite3.Connection) -> bool:
+            return conn.execute(sql.DELETE_CONVERSATION, (conversation_id,)).rowcount == 1
 
         return bool(await self._write(op))
 
     async def clear_messages(self, conversation_id: str) -> bool:
         """Delete the conversation's messages (and their search entries), keep the rest."""
 
-        async def op(conn: aiosqlite.Connection) -> bool:
-            await conn.execute(sql.CLEAR_MESSAGES, (conversation_id,))
-            return bool(list(await conn.execute_fetchall(sql.SELECT_PHASE, (conversation_id,))))
+        def op(conn: sqlite3.Connection) -> bool:
+            conn.execute(sql.CLEAR_MESSAGES, (conversation_id,))
+            return bool(conn.execute(sql.SELECT_PHASE, (conversation_id,)).fetchall())
 
         return bool(await self._write(op))
 
@@ -522,20 +547,21 @@ class SQLiteBackend(Backend):
         if create_owner is not None:
             create = (conversation_id, create_owner[0], "initial", stamp, stamp, None)
 
-        async def op(conn: aiosqlite.Connection) -> int | None:
+        def op(conn: sqlite3.Connection) -> int | None:
             if not params:  # nothing to add: only make sure the conversation exists
-                cursor = await conn.execute(sql.INSERT_CONVERSATION, create)
+                if create is not None:  # always: without it the call returns before writing
+                    conn.execute(sql.INSERT_CONVERSATION, create)
                 return 0
             try:
-                cursor = await conn.executemany(sql.INSERT_MESSAGE, params)
+                cursor = conn.executemany(sql.INSERT_MESSAGE, params)
             except sqlite3.IntegrityError as exc:
                 # The conversation is missing: the failed statement wrote nothing.
                 if not _is_foreign_key_error(exc):
                     raise
                 if create is None:
                     return None
-                await conn.execute(sql.INSERT_CONVERSATION, create)
-                cursor = await conn.executemany(sql.INSERT_MESSAGE, params)
+                conn.execute(sql.INSERT_CONVERSATION, create)
+                cursor = conn.executemany(sql.INSERT_MESSAGE, params)
             return max(cursor.rowcount, 0)
 
         if not params and create is None:
@@ -581,16 +607,16 @@ class SQLiteBackend(Backend):
         if create_owner is not None:
             create = (row.conversation_id, create_owner[0], "initial", stamp, stamp, None)
 
-        async def op(conn: aiosqlite.Connection) -> int | None:
+        def op(conn: sqlite3.Connection) -> int | None:
             try:
-                cursor = await conn.execute(sql.INSERT_TOOL_CALL, params)
+                cursor = conn.execute(sql.INSERT_TOOL_CALL, params)
             except sqlite3.IntegrityError as exc:
                 if not _is_foreign_key_error(exc):
                     raise
                 if create is None:
                     return None
-                await conn.execute(sql.INSERT_CONVERSATION, create)
-                cursor = await conn.execute(sql.INSERT_TOOL_CALL, params)
+                conn.execute(sql.INSERT_CONVERSATION, create)
+                cursor = conn.execute(sql.INSERT_TOOL_CALL, params)
             return cursor.lastrowid if cursor.rowcount == 1 else None
 
         result: int | None = await self._write(op)
@@ -604,11 +630,10 @@ class SQLiteBackend(Backend):
         )  # fmt: skip
         touch = (_rows.iso(update.now), tool_call_id)
 
-        async def op(conn: aiosqlite.Connection) -> bool:
-            cursor = await conn.execute(sql.UPDATE_TOOL_CALL, params)
-            if cursor.rowcount != 1:
+        def op(conn: sqlite3.Connection) -> bool:
+            if conn.execute(sql.UPDATE_TOOL_CALL, params).rowcount != 1:
                 return False
-            await conn.execute(sql.TOUCH_CONVERSATION_OF_TOOL_CALL, touch)
+            conn.execute(sql.TOUCH_CONVERSATION_OF_TOOL_CALL, touch)
             return True
 
         return bool(await self._write(op))
@@ -651,11 +676,10 @@ class SQLiteBackend(Backend):
             for r in rows
         ]
 
-        async def op(conn: aiosqlite.Connection) -> int | None:
-            found = await conn.execute_fetchall(sql.SELECT_TOOL_CALL_EXISTS, (tool_call_id,))
-            if not list(found):
+        def op(conn: sqlite3.Connection) -> int | None:
+            if not conn.execute(sql.SELECT_TOOL_CALL_EXISTS, (tool_call_id,)).fetchall():
                 return None
-            cursor = await conn.executemany(insert, params)
+            cursor = conn.executemany(insert, params)
             return max(cursor.rowcount, 0)
 
         result: int | None = await self._write(op, reads_first=True)
@@ -675,9 +699,9 @@ class SQLiteBackend(Backend):
             row.tool_call_id, _rows.iso(row.created_at),
         )  # fmt: skip
 
-        async def op(conn: aiosqlite.Connection) -> int | None:
+        def op(conn: sqlite3.Connection) -> int | None:
             try:
-                cursor = await conn.execute(sql.INSERT_MASHUP, params)
+                cursor = conn.execute(sql.INSERT_MASHUP, params)
             except sqlite3.IntegrityError as exc:
                 if _is_foreign_key_error(exc):
                     return None
@@ -738,10 +762,10 @@ class SQLiteBackend(Backend):
         if dry_run:
             return [_rows.summary(r) for r in await self._fetch(query, params)]
 
-        async def op(conn: aiosqlite.Connection) -> list[ConversationSummary]:
-            found = [_rows.summary(r) for r in await conn.execute_fetchall(query, params)]
+        def op(conn: sqlite3.Connection) -> list[ConversationSummary]:
+            found = [_rows.summary(r) for r in conn.execute(query, params).fetchall()]
             ids = [(c.conversation_id,) for c in found]
-            await conn.executemany(sql.DELETE_CONVERSATION, ids)
+            conn.executemany(sql.DELETE_CONVERSATION, ids)
             return found
 
         result: list[ConversationSummary] = await self._write(op, reads_first=True)
@@ -759,37 +783,37 @@ class SQLiteBackend(Backend):
         """Insert every row of the document with its own timestamps, in one transaction."""
         cid = document.conversation.conversation_id
 
-        async def op(conn: aiosqlite.Connection) -> bool:
-            exists = list(await conn.execute_fetchall(sql.SELECT_PHASE, (cid,)))
+        def op(conn: sqlite3.Connection) -> bool:
+            exists = conn.execute(sql.SELECT_PHASE, (cid,)).fetchall()
             if exists and not replace:
                 return False
-            await conn.execute(sql.DELETE_CONVERSATION, (cid,))
-            await _insert_document(conn, document)
+            conn.execute(sql.DELETE_CONVERSATION, (cid,))
+            _insert_document(conn, document)
             return True
 
         return bool(await self._write(op, reads_first=True))
 
 
-async def _insert_document(conn: aiosqlite.Connection, doc: ConversationDocument) -> None:
+def _insert_document(conn: sqlite3.Connection, doc: ConversationDocument) -> None:
     c, cid = doc.conversation, doc.conversation.conversation_id
     meta = check.json_text("metadata", c.metadata)
-    await conn.execute(
+    conn.execute(
         sql.IMPORT_CONVERSATION,
         (cid, c.owner, c.phase.value, _rows.iso(c.created_at), _rows.iso(c.updated_at), meta),
     )
-    await conn.executemany(sql.IMPORT_MESSAGE, [_doc_message(cid, m) for m in doc.messages])
+    conn.executemany(sql.IMPORT_MESSAGE, [_doc_message(cid, m) for m in doc.messages])
     call_ids: list[int | None] = []
     for call in doc.tool_calls:
-        cursor = await conn.execute(sql.INSERT_TOOL_CALL, _doc_tool_call(cid, call))
+        cursor = conn.execute(sql.INSERT_TOOL_CALL, _doc_tool_call(cid, call))
         call_ids.append(cursor.lastrowid)
         sources = [_doc_source(cid, cursor.lastrowid, s) for s in call.sources]
-        await conn.executemany(sql.IMPORT_WEB_SOURCE, sources)
+        conn.executemany(sql.IMPORT_WEB_SOURCE, sources)
     mashups = [_doc_mashup(cid, m, call_ids) for m in doc.mashups]
-    await conn.executemany(sql.INSERT_MASHUP, mashups)
+    conn.executemany(sql.INSERT_MASHUP, mashups)
     transitions = [_doc_transition(cid, t) for t in doc.phase_transitions]
-    await conn.executemany(sql.IMPORT_TRANSITION, transitions)
+    conn.executemany(sql.IMPORT_TRANSITION, transitions)
     # The inserts above move "last activity" forward; the document's value is the truth.
-    await conn.execute(sql.RESTORE_UPDATED_AT, (_rows.iso(c.updated_at), cid))
+    conn.execute(sql.RESTORE_UPDATED_AT, (_rows.iso(c.updated_at), cid))
 
 
 def _opt_iso(value: datetime | None) -> str | None:
