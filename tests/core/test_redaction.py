@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lit_memory import AsyncConversationDB, default_redactor
 from lit_memory.redact import MASK, redact_text
@@ -103,3 +105,41 @@ async def test_redaction_can_be_replaced_or_turned_off(tmp_path) -> None:
         assert tid is not None
         call = await db.get_tool_call(tid)
         assert call is not None and call.input_data == "X"
+
+
+def _redact_every_pattern(text: str) -> str:
+    """The reference: every pattern run over the whole text, no literal pre-check."""
+    from lit_memory import redact
+
+    text = redact._PEM_KEY.sub(MASK, text)
+    text = redact._TOKENS.sub(MASK, text)
+    text = redact._BEARER.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    text = redact._URL_PASSWORD.sub(lambda m: f"{m.group(1)}:{MASK}@", text)
+    return redact._PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{m.group(3)}{MASK}", text)
+
+
+# Pieces that make the patterns match, near-match or trip a case-folding corner: "ſ" and "K"
+# (Kelvin) match "s" and "k" under IGNORECASE, "ı" and "İ" match "i".
+_PIECES = [
+    "password", "PaſſWord", "pwd", "api_key", "API-KEY", "apiKey", "client_secret", "token",
+    "ToKen", "auth-token", "secret_access_key", "Bearer", "BASIC", "baſıc", "bearer", "=",
+    ": ", "'", '"', " ", "\n", "&", "sk-", "tvly-", "AIza", "AKIA", "ghp_", "github_pat_",
+    "xoxb-", "sk_live_", "rk_test_", "-----BEGIN RSA PRIVATE KEY-----",
+    "-----END RSA PRIVATE KEY-----", "https://", "user", ":", "@", "host", "abcdefghijklmnop",
+    "0123456789ABCDEF", "İ", "ı", "ſ", "K", "é", "total_tokens", "max_tokens",
+]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_PIECES) | st.text(max_size=6), max_size=24).map("".join))
+@settings(max_examples=600, deadline=None)
+def test_the_literal_pre_checks_never_change_what_is_redacted(text: str) -> None:
+    assert redact_text(text) == _redact_every_pattern(text)
+
+
+def test_the_case_folding_corners_are_still_redacted() -> None:
+    assert redact_text("paſſword=hunter2") == f"paſſword={MASK}"
+    assert redact_text("db_pwd: hunter2") == f"db_pwd: {MASK}"
+    assert redact_text("SECRET='hunter2'") == f"SECRET='{MASK}'"
+    assert redact_text("ToKen=hunter2") == f"ToKen={MASK}"
+    assert redact_text("API_KEY: abc123") == f"API_KEY: {MASK}"
+    assert redact_text("BASıC dXNlcjpwYXNz") == f"BASıC {MASK}"
