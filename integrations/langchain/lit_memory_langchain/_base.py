@@ -7,7 +7,7 @@ import re
 import threading
 import time
 import warnings
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Hashable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -195,22 +195,23 @@ class StoreHandler(BaseCallbackHandler):
             stacklevel=2,
         )
 
-    def _submit(self, prepare: Prepare) -> None:
-        """Queue a write; with raise_error, wait for it when the thread may block."""
+    def _submit(self, prepare: Prepare, key: Hashable | None = None) -> None:
+        """Queue a write (`key`: see `StoreWriter.submit`); with raise_error, wait for it
+        when the thread may block."""
         if not self.raise_error:
-            self._writer.submit_prepared(prepare)
+            self._writer.submit_prepared(prepare, key=key)
             return
         if in_running_loop():
             # Waiting here would block the loop: report an earlier failure instead.
-            self._writer.submit_prepared(prepare)
+            self._writer.submit_prepared(prepare, key=key)
             self._writer.raise_failures()
             return
-        future = self._writer.submit_prepared(prepare, wait=True)
+        future = self._writer.submit_prepared(prepare, wait=True, key=key)
         assert future is not None
         future.result()
 
-    def _submit_job(self, job: Job) -> None:
-        self._submit(lambda: job)
+    def _submit_job(self, job: Job, key: Hashable | None = None) -> None:
+        self._submit(lambda: job, key)
 
     def _due_for_sweep(self) -> bool:
         """Whether it is time to drop runs older than `run_ttl` (checked cheaply per event)."""

@@ -24,7 +24,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from typing import Any, TypeVar
 
 from lit_memory import (
@@ -145,9 +145,14 @@ def _loop_gone() -> StorageConnectionError:
 
 
 class _Item:
-    """A queued job; `future` is set when someone waits for it (flush, call, raise_error)."""
+    """A queued job; `future` is set when someone waits for it (flush, call, raise_error).
 
-    __slots__ = ("prepare", "future", "stop")
+    `key` names what the job writes (a tool run, a conversation's phase): jobs of one key run
+    in order, jobs of different keys queued together run at once, so the store commits them
+    in one transaction. A job without a key runs alone, after everything queued before it.
+    """
+
+    __slots__ = ("prepare", "future", "stop", "key", "done")
 
     def __init__(
         self,
@@ -155,10 +160,13 @@ class _Item:
         future: concurrent.futures.Future[Any] | None = None,
         *,
         stop: bool = False,
+        key: Hashable | None = None,
     ) -> None:
         self.prepare = prepare
         self.future = future
         self.stop = stop
+        self.key = key
+        self.done = False
 
 
 class StoreWriter:
@@ -186,18 +194,25 @@ class StoreWriter:
         """The caller's event loop that owns the store, if the store was given as async."""
         return self._runner.loop
 
-    def submit(self, job: Job, *, wait: bool = False) -> concurrent.futures.Future[Any] | None:
-        """Queue `job`; with `wait`, return a future of its result instead of reporting errors."""
-        return self.submit_prepared(lambda: job, wait=wait)
+    def submit(
+        self, job: Job, *, wait: bool = False, key: Hashable | None = None
+    ) -> concurrent.futures.Future[Any] | None:
+        """Queue `job`; with `wait`, return a future of its result instead of reporting errors.
+
+        Jobs of the same `key` are applied in the order submitted; jobs of different keys
+        may be applied together. A job without a key waits for every job before it, and the
+        jobs after it wait for it.
+        """
+        return self.submit_prepared(lambda: job, wait=wait, key=key)
 
     def submit_prepared(
-        self, prepare: Prepare, *, wait: bool = False
+        self, prepare: Prepare, *, wait: bool = False, key: Hashable | None = None
     ) -> concurrent.futures.Future[Any] | None:
         """Queue a job that `prepare` builds on the writer thread; see `submit`."""
         future: concurrent.futures.Future[Any] | None = (
             concurrent.futures.Future() if wait else None
         )
-        self._put(_Item(prepare, future))
+        self._put(_Item(prepare, future, key=key))
         return future
 
     def call(self, job: Callable[[AsyncConversationDB], Awaitable[T]]) -> T:
@@ -315,11 +330,10 @@ class StoreWriter:
 
     def _run_batch(self, items: list[_Item]) -> None:
         jobs = [job for job in map(self._prepare, items) if job is not None]
-        left = list(reversed(jobs))
         try:
-            self._runner.run(self._apply(left))
+            self._runner.run(self._apply(jobs))
         except BaseException as exc:  # the loop failed: so did every job it had not run
-            lost = [item for item, _ in reversed(left)]
+            lost = [item for item, _ in jobs if not item.done]
             for item in lost:
                 if item.future is not None and not item.future.done():
                     item.future.set_exception(exc)
@@ -334,11 +348,32 @@ class StoreWriter:
             self._settle(item, exc)
             return None
 
-    async def _apply(self, left: list[tuple[_Item, Job | None]]) -> None:
-        """Run the jobs in order, popping each from `left` (reversed) once it has run."""
+    async def _apply(self, jobs: list[tuple[_Item, Job | None]]) -> None:
+        """Run the jobs: keyed ones together (one chain per key, in order), the others alone.
+
+        Each item is marked done once it has run, so a loop that fails midway fails only
+        the jobs it had not run.
+        """
+        together: dict[Hashable, list[tuple[_Item, Job | None]]] = {}
+        for entry in jobs:
+            item, job = entry
+            if job is not None and item.key is not None:
+                together.setdefault(item.key, []).append(entry)
+                continue
+            await self._run_chains(together)
+            together = {}
+            await self._run_chain([entry])
+        await self._run_chains(together)
+
+    async def _run_chains(self, chains: dict[Hashable, list[tuple[_Item, Job | None]]]) -> None:
+        if len(chains) == 1:
+            await self._run_chain(next(iter(chains.values())))
+        elif chains:
+            await asyncio.gather(*map(self._run_chain, chains.values()))
+
+    async def _run_chain(self, chain: list[tuple[_Item, Job | None]]) -> None:
         db = self._runner.db
-        while left:
-            item, job = left[-1]
+        for item, job in chain:
             if job is None:
                 _resolve(item.future, None)
             else:
@@ -348,7 +383,7 @@ class StoreWriter:
                     self._settle(item, exc)
                 else:
                     _resolve(item.future, result)
-            left.pop()
+            item.done = True
 
     def _settle(self, item: _Item, exc: BaseException) -> None:
         if item.future is not None:

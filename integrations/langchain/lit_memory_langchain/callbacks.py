@@ -176,7 +176,7 @@ class LitCallbackHandler(StoreHandler):
         run.inputs = input_str if inputs is None else inputs
         with self._lock:
             self._tools[run_id] = run
-        self._submit(lambda: self._recorder.start(run))
+        self._submit(lambda: self._recorder.start(run), run.run_id)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         """Queue the call's output, status, sources and mashup."""
@@ -184,7 +184,7 @@ class LitCallbackHandler(StoreHandler):
             run = self._tools.pop(run_id, None)
         if run is not None:
             ended_at, ms = _ended(run.started)
-            self._submit(lambda: self._recorder.end(run, output, ended_at, ms))
+            self._submit(lambda: self._recorder.end(run, output, ended_at, ms), run.run_id)
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Queue the error (or the cancellation) that ended the call."""
@@ -192,7 +192,7 @@ class LitCallbackHandler(StoreHandler):
             run = self._tools.pop(run_id, None)
         if run is not None:
             ended_at, ms = _ended(run.started)
-            self._submit(lambda: self._recorder.fail(run, error, ended_at, ms))
+            self._submit(lambda: self._recorder.fail(run, error, ended_at, ms), run.run_id)
 
     # -- tool calls that fire no tool callback ---------------------------------------------
 
@@ -285,7 +285,7 @@ class LitCallbackHandler(StoreHandler):
             model.parent_run_id, None, None, model.started_at, model.started,
         )  # fmt: skip
         ended_at, ms = _ended(model.started)
-        self._submit(lambda: self._recorder.citations(run, sources, ended_at, ms))
+        self._submit(lambda: self._recorder.citations(run, sources, ended_at, ms), run.run_id)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Forget the model run."""
@@ -341,7 +341,7 @@ class LitCallbackHandler(StoreHandler):
         run = self._tool_run(chain.conversation_id, name, run_id, chain.parent_run_id, call["id"])
         run.inputs, run.started_at, run.started = call.get("args"), chain.started_at, chain.started
         ended_at, ms = _ended(chain.started)
-        self._submit(lambda: self._recorder.whole(run, result, ended_at, ms))
+        self._submit(lambda: self._recorder.whole(run, result, ended_at, ms), run.run_id)
 
     def _start_model(
         self, run_id: UUID, parent_run_id: UUID | None, metadata: dict[str, Any] | None
@@ -363,7 +363,7 @@ class LitCallbackHandler(StoreHandler):
                 self._unclaim(run_id, chain)
             _pop_older(self._models, cutoff)
         for _, run in tools:
-            self._submit_job(self._recorder.cancel_abandoned(run, self.run_ttl))
+            self._submit_job(self._recorder.cancel_abandoned(run, self.run_ttl), run.run_id)
 
 
 def held_tool_calls(

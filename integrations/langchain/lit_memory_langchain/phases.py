@@ -377,7 +377,8 @@ class PhaseTracker(StoreHandler):
         run: RunInfo,
         moves: Sequence[Move],
     ) -> None:
-        self._submit_job(_apply_moves(run.conversation_id, run.run_id, moves))
+        # One conversation's moves apply in order; different conversations' together.
+        self._submit_job(_apply_moves(run.conversation_id, run.run_id, moves), run.conversation_id)
 
     def _sweep(self) -> None:
         if not self._due_for_sweep():
