@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import functools
 import html
 import json
 import logging
@@ -61,7 +62,6 @@ _SNIPPET_KEYS = ("snippet", "content", "description", "text", "raw_content")
 _SCORE_KEYS = ("score", "relevance_score")
 
 _INLINE_TAG = re.compile(r"</?(?:strong|b|em|i|mark|span)\b[^>]*>", re.IGNORECASE)
-_WHITESPACE = re.compile(r"\s+")
 
 _ERROR_PREFIX = re.compile(r"\{\s*(['\"])error\1\s*:")
 _ERROR_REPR = re.compile(r"\{\s*(['\"])error\1\s*:\s*(?P<body>.+)\}", re.DOTALL)
@@ -108,6 +108,13 @@ def normalize_url(url: str) -> str | None:
     """
     if not isinstance(url, str) or len(url) > _MAX_URL_CHARS:
         return None
+    return _normalized(url)
+
+
+@functools.lru_cache(maxsize=1024)
+def _normalized(url: str) -> str | None:
+    # Cached: each URL is normalised when read and again when deduplicated, and agents
+    # cite the same pages across turns.
     try:
         parts = urlsplit(url.strip())
         port = parts.port
@@ -669,8 +676,12 @@ def _clean_text(value: Any, limit: int) -> str | None:
     if not isinstance(value, str):
         return None
     # Brave and Google wrap matched words in inline HTML and escape entities.
-    text = html.unescape(_INLINE_TAG.sub("", value[: limit * 4]))
-    text = _WHITESPACE.sub(" ", text).strip()
+    text = value[: limit * 4]
+    if "<" in text:
+        text = _INLINE_TAG.sub("", text)
+    if "&" in text:
+        text = html.unescape(text)
+    text = " ".join(text.split())  # runs of whitespace as one space (\s and str.split agree)
     if len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
     return text or None
