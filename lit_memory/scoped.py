@@ -133,13 +133,15 @@ class OwnerScopedBackend(Backend):
         run_id: str | None,
         flow: PhaseFlow | None,
         now: datetime,
+        only_from: frozenset[str] | None = None,
     ) -> PhaseChange:
         """Change the phase of this owner's conversation."""
         if not await self._owns(conversation_id):
             return PhaseChange(found=False)
         return await self.inner.change_phase(
-            conversation_id, to_phase, reason=reason, run_id=run_id, flow=flow, now=now
-        )
+            conversation_id, to_phase, reason=reason, run_id=run_id, flow=flow, now=now,
+            only_from=only_from,
+        )  # fmt: skip
 
     async def delete_conversation(self, conversation_id: str) -> bool:
         """Delete this owner's conversation."""

@@ -44,6 +44,14 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def _phases(phases: Iterable[ConversationPhase | str] | None) -> frozenset[str] | None:
+    if phases is None:
+        return None
+    if isinstance(phases, (str, ConversationPhase)):
+        phases = [phases]
+    return frozenset(ConversationPhase.parse(p).value for p in phases)
+
+
 class AsyncConversationDB:
     """Conversation memory: conversations, messages, tool calls, sources, mashups, phases.
 
@@ -220,23 +228,29 @@ class AsyncConversationDB:
         run_id: str | None = None,
         strict: bool | None = None,
         flow: PhaseFlow | None = None,
+        only_from: Iterable[ConversationPhase | str] | None = None,
     ) -> bool:
         """Move the conversation to `phase` and record the transition; False if it does not exist.
 
         With ``strict`` (default: the store's `strict_phases`), a transition the flow forbids
         is recorded as refused and raises `PhaseTransitionError`; the phase does not change.
-        `flow` checks this one call against another flow than the store's.
+        `flow` checks this one call against another flow than the store's. With `only_from`,
+        a conversation in none of those phases is left as it is and nothing is recorded; the
+        check and the move happen in one transaction, so a concurrent move cannot slip
+        between them.
         """
         cid = check.identifier("conversation_id", conversation_id)
         target = ConversationPhase.parse(phase)
         why = check.optional_text("reason", reason)
         run = check.optional_identifier("run_id", run_id)
+        sources = _phases(only_from)
         rules = flow or self.flow
         use_flow = rules if (self.strict_phases if strict is None else strict) else None
         backend = await self._ready()
         change = await backend.change_phase(
-            cid, target.value, reason=why, run_id=run, flow=use_flow, now=_now()
-        )
+            cid, target.value, reason=why, run_id=run, flow=use_flow, now=_now(),
+            only_from=sources,
+        )  # fmt: skip
         if change.transition is not None and not change.transition.accepted:
             rules.check(change.transition.from_phase, target)
         return change.found

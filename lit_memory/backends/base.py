@@ -188,11 +188,13 @@ class Backend(ABC):
         run_id: str | None,
         flow: PhaseFlow | None,
         now: datetime,
+        only_from: frozenset[str] | None = None,
     ) -> PhaseChange:
         """Move the conversation to `to_phase` and record the transition, atomically.
 
         With a flow, a forbidden move changes nothing but records a refused transition
-        (``accepted=False``), which is returned.
+        (``accepted=False``), which is returned. With `only_from`, a conversation in another
+        phase is left as it is and nothing is recorded (checked in the same transaction).
         """
 
     @abstractmethod

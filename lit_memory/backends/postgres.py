@@ -363,6 +363,7 @@ class PostgresBackend(Backend):
         run_id: str | None,
         flow: PhaseFlow | None,
         now: datetime,
+        only_from: frozenset[str] | None = None,
     ) -> PhaseChange:
         """Move the conversation and record the transition (or the refusal) atomically."""
 
@@ -370,7 +371,7 @@ class PostgresBackend(Backend):
             from_phase = await _lock_conversation(conn, conversation_id)
             if from_phase is None:
                 return PhaseChange(found=False)
-            if from_phase == to_phase:
+            if from_phase == to_phase or (only_from is not None and from_phase not in only_from):
                 return PhaseChange(found=True)
             accepted = flow is None or flow.can_transition(from_phase, to_phase)
             if accepted:

@@ -489,6 +489,7 @@ class SQLiteBackend(Backend):
         run_id: str | None,
         flow: PhaseFlow | None,
         now: datetime,
+        only_from: frozenset[str] | None = None,
     ) -> PhaseChange:
         """Move the conversation and record the transition (or the refusal) atomically."""
         stamp = _rows.iso(now)
@@ -498,7 +499,7 @@ class SQLiteBackend(Backend):
             if not rows:
                 return PhaseChange(found=False)
             from_phase = rows[0][0]
-            if from_phase == to_phase:
+            if from_phase == to_phase or (only_from is not None and from_phase not in only_from):
                 return PhaseChange(found=True)
             accepted = flow is None or flow.can_transition(from_phase, to_phase)
             if accepted:

@@ -168,6 +168,33 @@ async def test_strict_phase_change_refuses_and_records_the_refusal(
     ]
 
 
+async def test_only_from_moves_only_a_conversation_in_one_of_those_phases(
+    db: AsyncConversationDB,
+) -> None:
+    await db.create_conversation("c")
+    explored = {"only_from": ["genre_exploration"], "reason": "from exploration only"}
+    assert await db.update_conversation_phase("c", "cultural_research", **explored) is True
+    conv = await db.get_conversation("c")
+    assert conv is not None and conv.phase == "initial"  # not moved
+    assert await db.get_phase_history("c") == []  # and nothing recorded
+    assert await db.update_conversation_phase("c", "genre_exploration", only_from="initial")
+    assert await db.update_conversation_phase("c", "cultural_research", **explored)
+    history = await db.get_phase_history("c")
+    assert [(t.from_phase.value, t.to_phase.value, t.reason) for t in history] == [
+        ("initial", "genre_exploration", None),
+        ("genre_exploration", "cultural_research", "from exploration only"),
+    ]
+    # A strict move from an allowed phase the flow still forbids is refused and recorded.
+    with pytest.raises(PhaseTransitionError):
+        await db.update_conversation_phase(
+            "c", "initial", strict=True, only_from={ConversationPhase.CULTURAL_RESEARCH}
+        )
+    assert (await db.get_phase_history("c"))[-1].accepted is False
+    assert await db.update_conversation_phase("missing", "error", only_from=["initial"]) is False
+    with pytest.raises(InvalidInputError):
+        await db.update_conversation_phase("c", "error", only_from=["no-such-phase"])
+
+
 async def test_tool_calls_carry_timing_status_and_links(db: AsyncConversationDB) -> None:
     await db.create_conversation("c")
     tid = await db.add_tool_call(

@@ -412,29 +412,31 @@ def _apply_moves(
 
     async def write(db: AsyncConversationDB) -> None:
         for target, reason, only_from in moves:
-            if only_from is not None and await _phase_of(db, cid) not in only_from:
-                continue
-            await _move_once(db, cid, target, reason, run_id)
+            await _move_once(db, cid, target, reason, run_id, only_from)
 
     return write
 
 
-async def _phase_of(db: AsyncConversationDB, cid: str) -> ConversationPhase:
-    conversation = await db.get_conversation(cid)
-    return db.flow.initial if conversation is None else conversation.phase
-
-
 async def _move_once(
-    db: AsyncConversationDB, cid: str, target: ConversationPhase | str, reason: str, run_id: str
+    db: AsyncConversationDB,
+    cid: str,
+    target: ConversationPhase | str,
+    reason: str,
+    run_id: str,
+    only_from: frozenset[ConversationPhase] | None,
 ) -> None:
+    async def move() -> bool:
+        # `only_from` is checked by the store in the move's own transaction (no read first).
+        return await db.update_conversation_phase(
+            cid, target, reason=reason, run_id=run_id, strict=True, only_from=only_from
+        )
+
     try:
-        if not await db.update_conversation_phase(
-            cid, target, reason=reason, run_id=run_id, strict=True
-        ):
+        if not await move():
+            if only_from is not None and db.flow.initial not in only_from:
+                return  # a new conversation would not move: do not create one
             await db.create_conversation(cid)
-            await db.update_conversation_phase(
-                cid, target, reason=reason, run_id=run_id, strict=True
-            )
+            await move()
     except PhaseTransitionError as exc:
         # Refusals are the flow working as designed: the store has recorded this one.
         logger.info("lit-memory refused a phase change of %r: %s", cid, exc)
