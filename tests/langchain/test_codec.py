@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import uuid
@@ -34,6 +35,7 @@ from langchain_core.messages import (
     messages_from_dict,
 )
 from langchain_core.messages.tool import invalid_tool_call, tool_call, tool_call_chunk
+from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from lit_memory import (
@@ -42,8 +44,15 @@ from lit_memory import (
     InvalidInputError,
     Message,
     SchemaVersionError,
+    StorageCorruptError,
 )
-from lit_memory_langchain.codec import decode_message, encode_message, store_role
+from lit_memory_langchain.codec import (
+    _payload_fields,
+    decode_message,
+    decode_payload,
+    encode_message,
+    store_role,
+)
 
 CITATION = {
     "type": "citation",
@@ -353,11 +362,103 @@ async def test_text_databases_refuse_is_kept_in_the_payload(
     assert await round_trip(db, [message]) == [message]
 
 
-def test_decoded_messages_equal_validated_ones() -> None:
-    """Decoding skips validation; the result is what validation would build."""
+def typed(value: Any) -> Any:
+    """`value` with the type of everything in it, so `1`, `1.0` and `True` compare unequal."""
+    if isinstance(value, dict):
+        return dict, [(typed(key), typed(item)) for key, item in value.items()]
+    if isinstance(value, (list, tuple)):
+        return type(value), [typed(item) for item in value]
+    if isinstance(value, BaseModel):
+        return type(value), typed(value.__dict__), typed(value.__pydantic_extra__ or {})
+    return type(value), value
+
+
+def assert_built_as_validation_builds(payload: dict[str, Any], content: str) -> None:
+    """Decoding skips validation: it must build exactly what validation builds from the same
+    fields, so a change of LangChain's fields, defaults or validators shows here first."""
+    cls, data = _payload_fields(copy.deepcopy(payload), content)
+    validated = cls(**data)
+    decoded = decode_payload(payload, content)
+    assert type(decoded) is type(validated)
+    assert decoded.model_dump() == validated.model_dump()
+    assert typed(decoded.__dict__) == typed(validated.__dict__)  # values, types, field order
+    assert typed(decoded.model_extra) == typed(validated.model_extra)
+    assert repr(decoded) == repr(validated)
+    assert decoded == validated
+    # The given fields; validation adds those its validators assign (a chunk's tool calls).
+    assert decoded.model_fields_set == set(data) <= validated.model_fields_set
+
+
+def test_decoded_messages_are_what_validation_builds() -> None:
     for original in examples():
-        decoded = decode_via_row(encode_message(original))
-        assert decoded == type(decoded).model_validate(decoded.model_dump())
+        row = stored_row(encode_message(original))
+        assert row.payload is not None
+        assert_built_as_validation_builds(row.payload, row.content)
+
+
+RAW_CALLS = [
+    {"id": "c1", "type": "function", "function": {"name": "search", "arguments": '{"q": 1}'}},
+    {"id": "c2", "type": "function", "function": {"name": "search", "arguments": "{oops"}},
+]
+
+
+def derived() -> list[BaseMessage]:
+    """Messages whose validators derive or rewrite fields from the ones they are given."""
+    server_call = {"type": "server_tool_call_chunk", "args": '{"a": 1}', "id": "s", "name": "web"}
+    return [
+        AIMessage("", additional_kwargs={"tool_calls": RAW_CALLS}),  # parsed to tool calls
+        AIMessage("", additional_kwargs={"tool_calls": [{"no": "function"}]}),  # parsed to none
+        AIMessageChunk(
+            content="", additional_kwargs={"tool_calls": [{**RAW_CALLS[0], "index": 0}]}
+        ),
+        AIMessageChunk(content="", tool_calls=[tool_call(name="a", args={"x": 1}, id="1")]),
+        AIMessageChunk(
+            content=[server_call], response_metadata={"output_version": "v1"}, chunk_position="last"
+        ),
+        ToolMessage(content=(1, "a", {"k": 1}), tool_call_id=7),  # type: ignore[arg-type]
+    ]
+
+
+@pytest.mark.parametrize("original", derived(), ids=lambda m: type(m).__name__)
+def test_messages_with_derived_fields_are_what_validation_builds(original: BaseMessage) -> None:
+    row = stored_row(encode_message(original))
+    assert decode_message(row) == original
+    assert row.payload is not None
+    assert_built_as_validation_builds(row.payload, row.content)
+
+
+def test_a_chunk_keeps_invalid_tool_calls_validation_would_derive_again() -> None:
+    """Validating a chunk again derives its tool calls from its chunks, where an unclosed
+    argument parses as {}: the stored invalid call would become a valid one. Decoding
+    builds what was stored."""
+    chunk = AIMessageChunk(
+        content="", invalid_tool_calls=[invalid_tool_call(name="b", args="{", id="2", error="e")]
+    )
+    decoded = decode_via_row(encode_message(chunk))
+    assert isinstance(decoded, AIMessageChunk)
+    assert decoded == chunk and decoded.invalid_tool_calls == chunk.invalid_tool_calls
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"type": "no such type"},
+        {"data": ["not", "a", "dict"]},
+        {"data": {}, "type": "tool"},  # a ToolMessage without its required tool_call_id
+        {"data": {"additional_kwargs": {"__lit__": "datetime", "v": "x"}},
+         "tagged": ["additional_kwargs"]},
+        {"data": {"additional_kwargs": {"__lit__": "no such tag", "v": 1}},
+         "tagged": ["additional_kwargs"]},
+    ],
+)  # fmt: skip
+def test_a_damaged_payload_is_a_corrupt_row(damage: dict[str, Any]) -> None:
+    row = stored_row(encode_message(AIMessage("x", id="a")))
+    assert row.payload is not None
+    row.payload.update(damage)
+    with pytest.raises(StorageCorruptError, match="the payload of message 1 of 'c' is not one"):
+        decode_message(row)
+    with pytest.raises(StorageCorruptError, match="a message payload is not one"):
+        decode_payload(row.payload, row.content)
 
 
 def test_decoding_does_not_compute_field_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -472,6 +573,10 @@ def test_any_message_round_trips_through_a_real_store(
         message.id = None if drawn is None else f"{drawn}#{index}"
     cid = f"c-{uuid.uuid4().hex}"
     memory_store.add_messages(cid, [encode_message(m) for m in batch], create=True)
-    decoded = [decode_message(row) for row in memory_store.get_messages(cid)]
+    rows = memory_store.get_messages(cid)
+    decoded = [decode_message(row) for row in rows]
     assert [type(m) for m in decoded] == [type(m) for m in batch]
     assert decoded == batch
+    for row in rows:
+        assert row.payload is not None
+        assert_built_as_validation_builds(row.payload, row.content)

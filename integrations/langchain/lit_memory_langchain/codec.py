@@ -35,6 +35,10 @@ an equal value of the same type:
 
 Anything else (enums, subclasses of str or int, arbitrary objects) is refused with
 `lit_memory.InvalidInputError` before anything is written: nothing is dropped silently.
+
+Decoding rebuilds a message without validating its stored fields again, as validation would
+build it (see `_Shape`); a payload this module cannot have written raises
+`lit_memory.StorageCorruptError`.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ from langchain_core.messages import (
     ToolMessageChunk,
 )
 
-from lit_memory import InvalidInputError, Message, SchemaVersionError
+from lit_memory import InvalidInputError, Message, SchemaVersionError, StorageCorruptError
 
 __all__ = [
     "PAYLOAD_VERSION",
@@ -119,17 +123,6 @@ _DEFAULTS: dict[type[BaseMessage], dict[str, Any]] = {
     }
     for cls in _TYPES
 }
-# How decoding fills them back: model_construct fills a missing default_factory field
-# through inspect.signature (tens of microseconds each), so decoding passes every field.
-_FILLERS: dict[type[BaseMessage], list[tuple[str, Callable[[], Any] | None, Any]]] = {
-    cls: [
-        (name, field.default_factory, field.default)  # type: ignore[misc]
-        for name, field in cls.model_fields.items()
-        if not field.is_required()
-    ]
-    for cls in _TYPES
-}
-
 
 # -- encoding ----------------------------------------------------------------------------------
 
@@ -334,13 +327,18 @@ def decode_message(row: Message) -> BaseMessage:
 
     Rows written without this module's payload (through the core API) come back as the
     message class of their role, with the row's uid as id. A payload of a newer format
-    raises `SchemaVersionError` rather than being read as less than it holds.
+    raises `SchemaVersionError` rather than being read as less than it holds, and a damaged
+    one `StorageCorruptError`.
     """
     payload = row.payload
     version = None if payload is None else payload.get("v")
     if version == PAYLOAD_VERSION:
         assert payload is not None
-        return decode_payload(payload, row.content)
+        try:
+            return _rebuild(payload, row.content)
+        except _DAMAGE as exc:
+            where = f"the payload of message {row.seq} of {row.conversation_id!r}"
+            raise _damaged(where, exc) from exc
     if isinstance(version, int) and "type" in (payload or {}):
         raise SchemaVersionError(
             f"message {row.seq} of {row.conversation_id!r} has payload format {version}; this "
@@ -350,19 +348,124 @@ def decode_message(row: Message) -> BaseMessage:
 
 
 def decode_payload(payload: dict[str, Any], content: str) -> BaseMessage:
-    """Rebuild a message from a payload written by `encode_message` and its content column."""
+    """Rebuild a message from a payload written by `encode_message` and its content column.
+
+    Raises `StorageCorruptError` for a payload `encode_message` cannot have written.
+    """
+    try:
+        return _rebuild(payload, content)
+    except _DAMAGE as exc:
+        raise _damaged("a message payload", exc) from exc
+
+
+# What a damaged payload raises on its way through decoding (a missing key, a value of the
+# wrong type, text that does not parse, a field validation finds missing).
+_DAMAGE = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError)
+
+
+def _damaged(where: str, exc: Exception) -> StorageCorruptError:
+    return StorageCorruptError(
+        f"{where} is not one lit-memory-langchain wrote ({exc!r}): the row is damaged, or "
+        "was written through the core API in this codec's format"
+    )
+
+
+def _rebuild(payload: dict[str, Any], content: str) -> BaseMessage:
+    cls, data = _payload_fields(payload, content)
+    return _SHAPES[cls].build(data)
+
+
+def _payload_fields(payload: dict[str, Any], content: str) -> tuple[type[BaseMessage], Any]:
+    """The message class of `payload` and the fields a validating build would be given."""
+    cls = _CLASSES[payload["type"]]
     data = dict(payload["data"])
     for name in payload.get("tagged", ()):
         data[name] = _decode(data[name])
     if "content" not in data:
         data["content"] = content
-    cls = _CLASSES[payload["type"]]
-    for name, factory, default in _FILLERS[cls]:
-        if name not in data:
-            data[name] = default if factory is None else factory()
-    # The payload was validated when the message was built and written by this module;
-    # model_construct skips a second validation, the largest cost of a read.
-    return cls.model_construct(**data)
+    return cls, data
+
+
+class _Shape:
+    """How to build one message class from the fields a payload holds, without pydantic
+    validation (which was most of a read's cost) and with the same result.
+
+    Payloads hold fields as validation left them when the message was built, and LangChain's
+    validators only normalize and derive values (coerced content, canonical tool calls, a
+    chunk's tool calls from its chunks): given their own output, they give it back. So a
+    message is built as validation builds it: every field in declaration order, fresh
+    containers for default factories, extras apart, and the payload's fields as the fields
+    set (a validator that assigns a field left at its default, as AIMessageChunk's do, adds
+    it there: that only shows in ``model_dump(exclude_unset=True)``). A class whose
+    construction involves more (aliases, private attributes, a post-init hook, a default
+    that is not an immutable value) is built through validation, and so is a payload
+    missing a required field, which validation reports.
+    """
+
+    def __init__(self, cls: type[BaseMessage]) -> None:
+        fields = cls.model_fields
+        self.cls = cls
+        self.fields = frozenset(fields)
+        self.required = frozenset(name for name, field in fields.items() if field.is_required())
+        # Required fields hold a place in declaration order; a payload always sets them.
+        self.template = {
+            name: None if field.default_factory is not None else field.default
+            for name, field in fields.items()
+        }
+        self.factories = [
+            (name, field.default_factory)
+            for name, field in fields.items()
+            if field.default_factory is not None
+        ]
+        self.exact = _builds_exactly(cls)
+
+    def build(self, data: dict[str, Any]) -> BaseMessage:
+        """The message of `data` (fields and extras), equal to ``cls(**data)``."""
+        if not self.exact or not self.required <= data.keys():
+            return self.cls(**data)
+        fields = self.template.copy()
+        for name, factory in self.factories:
+            if name not in data:
+                fields[name] = factory()  # type: ignore[call-arg]
+        extra: dict[str, Any] = {}
+        if data.keys() <= self.fields:
+            fields.update(data)
+        else:
+            for name, value in data.items():
+                (fields if name in self.fields else extra)[name] = value
+        message = self.cls.__new__(self.cls)
+        _set(message, "__dict__", fields)
+        _set(message, "__pydantic_fields_set__", set(data))
+        _set(message, "__pydantic_extra__", extra)
+        _set(message, "__pydantic_private__", None)
+        return message
+
+
+_set = object.__setattr__
+_IMMUTABLE = (type(None), str, int, float, bool, bytes)
+
+
+def _builds_exactly(cls: type[BaseMessage]) -> bool:
+    """Whether `_Shape.build` gives what validation gives for `cls`: nothing of pydantic's
+    construction beyond fields, defaults, extras and validators is in play."""
+    fields = cls.model_fields.values()
+    return (
+        cls.model_config.get("extra") == "allow"
+        and cls.__pydantic_post_init__ is None
+        and not cls.__private_attributes__
+        and not cls.__pydantic_root_model__
+        and all(field.alias is None and field.validation_alias is None for field in fields)
+        and all(
+            field.default_factory in (dict, list)
+            if field.default_factory is not None
+            else isinstance(field.default, _IMMUTABLE)
+            for field in fields
+            if not field.is_required()
+        )
+    )
+
+
+_SHAPES = {cls: _Shape(cls) for cls in _TYPES}
 
 
 def _from_role(row: Message) -> BaseMessage:
@@ -421,5 +524,5 @@ _DECODERS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "set": lambda tagged: set(_decode(tagged["v"])),
     "frozenset": lambda tagged: frozenset(_decode(tagged["v"])),
     "document": _decode_document,
-    "message": lambda tagged: decode_payload(tagged["v"]["payload"], tagged["v"]["content"]),
+    "message": lambda tagged: _rebuild(tagged["v"]["payload"], tagged["v"]["content"]),
 }
