@@ -208,22 +208,38 @@ class OwnerScopedBackend(Backend):
     # -- tool calls, sources, mashups ----------------------------------------------------------
 
     async def add_tool_call(
-        self, row: ToolCallRow, *, create_owner: tuple[str | None] | None = None
+        self,
+        row: ToolCallRow,
+        *,
+        create_owner: tuple[str | None] | None = None,
+        sources: Sequence[SourceRow] = (),
+        skip_known_urls: bool = False,
     ) -> int | None:
         """Record a tool call in this owner's conversation (creating it for this owner when
         asked)."""
         found = await self.inner.get_conversation(row.conversation_id)
         if found is None and create_owner is not None and not self._other_owner(create_owner[0]):
-            return await self.inner.add_tool_call(row, create_owner=(self.owner,))
+            return await self.inner.add_tool_call(
+                row, create_owner=(self.owner,), sources=sources, skip_known_urls=skip_known_urls
+            )
         if found is None or found.owner != self.owner:
             return None
-        return await self.inner.add_tool_call(row)
+        return await self.inner.add_tool_call(row, sources=sources, skip_known_urls=skip_known_urls)
 
-    async def update_tool_call(self, tool_call_id: int, update: ToolCallUpdate) -> bool:
+    async def update_tool_call(
+        self,
+        tool_call_id: int,
+        update: ToolCallUpdate,
+        *,
+        sources: Sequence[SourceRow] = (),
+        skip_known_urls: bool = False,
+    ) -> bool:
         """Update a tool call of this owner's."""
         if await self._owned_call(tool_call_id) is None:
             return False
-        return await self.inner.update_tool_call(tool_call_id, update)
+        return await self.inner.update_tool_call(
+            tool_call_id, update, sources=sources, skip_known_urls=skip_known_urls
+        )
 
     async def get_tool_call(self, tool_call_id: int) -> ToolCall | None:
         """A tool call of this owner's."""

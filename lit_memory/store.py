@@ -374,11 +374,14 @@ class AsyncConversationDB:
         error_type: str | None = None,
         create: bool = False,
         owner: str | None = None,
+        sources: Iterable[Mapping[str, Any]] | None = None,
+        skip_known_urls: bool = False,
     ) -> int | None:
         """Record a tool call; its id, or None if the conversation does not exist or the
         `run_id` is already recorded for it. Text input/output is stored as given,
         anything else as JSON. With `create`, a missing conversation is created (with
-        `owner`) in the same transaction."""
+        `owner`) in the same transaction; so are the call's `sources` (as in
+        `add_web_sources`), so a finished call is never seen without them."""
         scrub = self.redact
         row = _tool_call_row(
             check.identifier("conversation_id", conversation_id), tool_type, scrub(input_data),
@@ -386,7 +389,10 @@ class AsyncConversationDB:
             call_id, started_at, completed_at, duration_ms, error_type,
         )  # fmt: skip
         create_owner = (check.optional_identifier("owner", owner),) if create else None
-        return await (await self._ready()).add_tool_call(row, create_owner=create_owner)
+        rows = self._source_rows(sources)
+        return await (await self._ready()).add_tool_call(
+            row, create_owner=create_owner, sources=rows, skip_known_urls=skip_known_urls
+        )
 
     async def update_tool_call(
         self,
@@ -399,11 +405,14 @@ class AsyncConversationDB:
         call_id: str | None = None,
         completed_at: datetime | None = None,
         duration_ms: float | None = None,
+        sources: Iterable[Mapping[str, Any]] | None = None,
+        skip_known_urls: bool = False,
     ) -> bool:
         """Update a tool call (None leaves a field unchanged); False if it does not exist.
 
         A status that ends the call (completed, error, cancelled) stamps `completed_at` and
-        the duration once, unless they are given.
+        the duration once, unless they are given. `sources` are added in the same
+        transaction (as in `add_web_sources`).
         """
         tid = check.row_id("tool_call_id", tool_call_id)
         state = None if status is None else ToolCallStatus.parse(status)
@@ -421,7 +430,10 @@ class AsyncConversationDB:
             duration_ms=check.duration(duration_ms),
             now=now,
         )
-        return await (await self._ready()).update_tool_call(tid, update)
+        rows = self._source_rows(sources)
+        return await (await self._ready()).update_tool_call(
+            tid, update, sources=rows, skip_known_urls=skip_known_urls
+        )
 
     async def get_tool_call(self, tool_call_id: int) -> ToolCall | None:
         """One tool call with its sources, or None."""
@@ -480,10 +492,15 @@ class AsyncConversationDB:
         call does not exist.
         """
         tid = check.row_id("tool_call_id", tool_call_id)
-        rows = [_source_row(self.redact(s)) for s in check.items("sources", sources)]
+        rows = self._source_rows(sources)
         backend = await self._ready()
         stored = await backend.add_web_sources(tid, rows, _now(), skip_known_urls=skip_known_urls)
         return stored or 0
+
+    def _source_rows(self, sources: Iterable[Mapping[str, Any]] | None) -> list[SourceRow]:
+        if sources is None:
+            return []
+        return [_source_row(self.redact(s)) for s in check.items("sources", sources)]
 
     async def get_web_sources(self, conversation_id: str) -> list[WebSource]:
         """Every source the conversation's tool calls found, by call then rank."""

@@ -228,15 +228,29 @@ class Backend(ABC):
 
     @abstractmethod
     async def add_tool_call(
-        self, row: ToolCallRow, *, create_owner: tuple[str | None] | None = None
+        self,
+        row: ToolCallRow,
+        *,
+        create_owner: tuple[str | None] | None = None,
+        sources: Sequence[SourceRow] = (),
+        skip_known_urls: bool = False,
     ) -> int | None:
         """Insert a tool call; its id, or None when the conversation is missing or the run id
         is already recorded for it. With `create_owner`, a missing conversation is created
-        first (owner inside the tuple), in the same transaction."""
+        first (owner inside the tuple), in the same transaction; so are `sources` (see
+        `add_web_sources`)."""
 
     @abstractmethod
-    async def update_tool_call(self, tool_call_id: int, update: ToolCallUpdate) -> bool:
-        """Apply the update; False when the tool call does not exist."""
+    async def update_tool_call(
+        self,
+        tool_call_id: int,
+        update: ToolCallUpdate,
+        *,
+        sources: Sequence[SourceRow] = (),
+        skip_known_urls: bool = False,
+    ) -> bool:
+        """Apply the update and add `sources` in one transaction; False when the tool call
+        does not exist."""
 
     @abstractmethod
     async def get_tool_call(self, tool_call_id: int) -> ToolCall | None:

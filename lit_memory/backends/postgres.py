@@ -459,10 +459,15 @@ class PostgresBackend(Backend):
     # -- tool calls and sources ---------------------------------------------------------------
 
     async def add_tool_call(
-        self, row: ToolCallRow, *, create_owner: tuple[str | None] | None = None
+        self,
+        row: ToolCallRow,
+        *,
+        create_owner: tuple[str | None] | None = None,
+        sources: Sequence[SourceRow] = (),
+        skip_known_urls: bool = False,
     ) -> int | None:
-        """Insert a tool call; its id, or None (conversation missing, or run id recorded).
-        With `create_owner`, a missing conversation is created first."""
+        """Insert a tool call (and its sources); its id, or None (conversation missing, or
+        run id recorded). With `create_owner`, a missing conversation is created first."""
         params = (
             row.conversation_id, row.tool_type, row.tool_name, row.input_data, row.output_data,
             row.status, row.created_at, row.started_at, row.completed_at, row.duration_ms,
@@ -483,12 +488,22 @@ class PostgresBackend(Backend):
             if tool_call_id is None:
                 return None
             await conn.execute(sql.TOUCH_CONVERSATION, row.conversation_id, row.created_at)
+            await _insert_sources(
+                conn, row.conversation_id, tool_call_id, row.created_at, sources, skip_known_urls
+            )
             return int(tool_call_id)
 
         return await self._write(op)
 
-    async def update_tool_call(self, tool_call_id: int, update: ToolCallUpdate) -> bool:
-        """Apply the update; False when the tool call does not exist."""
+    async def update_tool_call(
+        self,
+        tool_call_id: int,
+        update: ToolCallUpdate,
+        *,
+        sources: Sequence[SourceRow] = (),
+        skip_known_urls: bool = False,
+    ) -> bool:
+        """Apply the update and add the sources; False when the tool call does not exist."""
         params = (
             update.output_data, update.status, update.error_message, update.error_type,
             update.call_id, update.completed_at, update.duration_ms,
@@ -504,6 +519,9 @@ class PostgresBackend(Backend):
             if _count(status) != 1:
                 return False
             await conn.execute(sql.TOUCH_CONVERSATION, conversation_id, update.now)
+            await _insert_sources(
+                conn, conversation_id, tool_call_id, update.now, sources, skip_known_urls
+            )
             return True
 
         return await self._write(op)
@@ -540,21 +558,14 @@ class PostgresBackend(Backend):
         skip_known_urls: bool = False,
     ) -> int | None:
         """Insert sources for a tool call; how many were new, or None if the call is missing."""
-        insert = sql.INSERT_NEW_WEB_SOURCES if skip_known_urls else sql.INSERT_WEB_SOURCES
-        columns = [
-            [r.url for r in rows],
-            [r.title for r in rows],
-            [r.snippet for r in rows],
-            [r.relevance_score for r in rows],
-            [r.rank for r in rows],
-        ]
 
         async def op(conn: Connection) -> int | None:
             conversation_id = await _lock_conversation_of_call(conn, tool_call_id)
             if conversation_id is None:
                 return None
-            added = await conn.fetchval(insert, conversation_id, tool_call_id, now, *columns)
-            return int(added)
+            return await _insert_sources(
+                conn, conversation_id, tool_call_id, now, rows, skip_known_urls
+            )
 
         return await self._write(op)
 
@@ -750,6 +761,28 @@ def _abandon(pool: Any) -> None:
     # asyncpg then warns (ResourceWarning) about each connection, as about any left open.
     with contextlib.suppress(RuntimeError):
         pool.terminate()
+
+
+async def _insert_sources(
+    conn: Connection,
+    conversation_id: str,
+    tool_call_id: int,
+    now: datetime,
+    rows: Sequence[SourceRow],
+    skip_known_urls: bool,
+) -> int:
+    """Insert an existing (locked) tool call's sources; how many were new."""
+    if not rows:
+        return 0
+    insert = sql.INSERT_NEW_WEB_SOURCES if skip_known_urls else sql.INSERT_WEB_SOURCES
+    columns = [
+        [r.url for r in rows],
+        [r.title for r in rows],
+        [r.snippet for r in rows],
+        [r.relevance_score for r in rows],
+        [r.rank for r in rows],
+    ]
+    return int(await conn.fetchval(insert, conversation_id, tool_call_id, now, *columns))
 
 
 async def _lock_conversation_of_call(conn: Connection, tool_call_id: int) -> str | None:

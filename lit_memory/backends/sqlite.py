@@ -134,6 +134,23 @@ def translate(exc: BaseException, path: str = "") -> StorageError:
     return StorageError(f"SQLite failed: {text}")
 
 
+def _insert_sources(
+    conn: sqlite3.Connection,
+    tool_call_id: int,
+    rows: Sequence[SourceRow],
+    stamp: str,
+    skip_known_urls: bool,
+) -> int:
+    """Insert an existing tool call's sources; how many were new."""
+    if not rows:
+        return 0
+    insert = sql.INSERT_NEW_WEB_SOURCE if skip_known_urls else sql.INSERT_WEB_SOURCE
+    params = [
+        (tool_call_id, r.url, r.title, r.snippet, r.relevance_score, r.rank, stamp) for r in rows
+    ]
+    return max(conn.executemany(insert, params).rowcount, 0)
+
+
 def _is_foreign_key_error(exc: sqlite3.IntegrityError) -> bool:
     return "FOREIGN KEY" in str(exc)
 
@@ -593,10 +610,15 @@ class SQLiteBackend(Backend):
     # -- tool calls and sources ---------------------------------------------------------------
 
     async def add_tool_call(
-        self, row: ToolCallRow, *, create_owner: tuple[str | None] | None = None
+        self,
+        row: ToolCallRow,
+        *,
+        create_owner: tuple[str | None] | None = None,
+        sources: Sequence[SourceRow] = (),
+        skip_known_urls: bool = False,
     ) -> int | None:
-        """Insert a tool call; its id, or None (conversation missing, or run id recorded).
-        With `create_owner`, a missing conversation is created first."""
+        """Insert a tool call (and its sources); its id, or None (conversation missing, or
+        run id recorded). With `create_owner`, a missing conversation is created first."""
         params = (
             row.conversation_id, row.tool_type, row.tool_name, row.input_data, row.output_data,
             row.status, _rows.iso(row.created_at), _opt_iso(row.started_at),
@@ -618,13 +640,25 @@ class SQLiteBackend(Backend):
                     return None
                 conn.execute(sql.INSERT_CONVERSATION, create)
                 cursor = conn.execute(sql.INSERT_TOOL_CALL, params)
-            return cursor.lastrowid if cursor.rowcount == 1 else None
+            if cursor.rowcount != 1:
+                return None
+            tool_call_id = cursor.lastrowid
+            assert tool_call_id is not None
+            _insert_sources(conn, tool_call_id, sources, stamp, skip_known_urls)
+            return tool_call_id
 
         result: int | None = await self._write(op)
         return result
 
-    async def update_tool_call(self, tool_call_id: int, update: ToolCallUpdate) -> bool:
-        """Apply the update; False when the tool call does not exist."""
+    async def update_tool_call(
+        self,
+        tool_call_id: int,
+        update: ToolCallUpdate,
+        *,
+        sources: Sequence[SourceRow] = (),
+        skip_known_urls: bool = False,
+    ) -> bool:
+        """Apply the update and add the sources; False when the tool call does not exist."""
         params = (
             update.output_data, update.status, update.error_message, update.error_type,
             update.call_id, _opt_iso(update.completed_at), update.duration_ms, tool_call_id,
@@ -635,6 +669,7 @@ class SQLiteBackend(Backend):
             if conn.execute(sql.UPDATE_TOOL_CALL, params).rowcount != 1:
                 return False
             conn.execute(sql.TOUCH_CONVERSATION_OF_TOOL_CALL, touch)
+            _insert_sources(conn, tool_call_id, sources, touch[0], skip_known_urls)
             return True
 
         return bool(await self._write(op))
@@ -670,18 +705,12 @@ class SQLiteBackend(Backend):
         skip_known_urls: bool = False,
     ) -> int | None:
         """Insert sources for a tool call; how many were new, or None if the call is missing."""
-        insert = sql.INSERT_NEW_WEB_SOURCE if skip_known_urls else sql.INSERT_WEB_SOURCE
         stamp = _rows.iso(now)
-        params = [
-            (tool_call_id, r.url, r.title, r.snippet, r.relevance_score, r.rank, stamp)
-            for r in rows
-        ]
 
         def op(conn: sqlite3.Connection) -> int | None:
             if not conn.execute(sql.SELECT_TOOL_CALL_EXISTS, (tool_call_id,)).fetchall():
                 return None
-            cursor = conn.executemany(insert, params)
-            return max(cursor.rowcount, 0)
+            return _insert_sources(conn, tool_call_id, rows, stamp, skip_known_urls)
 
         result: int | None = await self._write(op, reads_first=True)
         return result

@@ -448,6 +448,40 @@ async def test_sources_can_skip_urls_the_conversation_already_cited(
     ]
 
 
+async def test_a_tool_call_is_written_with_its_sources_in_one_transaction(
+    db: AsyncConversationDB,
+) -> None:
+    found = [{"url": "https://a.example", "title": "A", "rank": 1}]
+    whole = await db.add_tool_call(
+        "new", "web_search", "q", "out", "completed", create=True, sources=found
+    )
+    assert whole is not None
+    call = await db.get_tool_call(whole)
+    assert call is not None and call.status == "completed"
+    assert [(s.url, s.title, s.rank) for s in call.sources] == [("https://a.example", "A", 1)]
+
+    running = await db.add_tool_call("new", "web_search", "q2", status="running")
+    assert running is not None
+    again = [{"url": "https://a.example", "rank": 1}, {"url": "https://b.example", "rank": 2}]
+    assert await db.update_tool_call(
+        running, "out2", "completed", sources=again, skip_known_urls=True
+    )
+    call = await db.get_tool_call(running)
+    assert call is not None and call.status == "completed" and call.output_data == "out2"
+    assert [s.url for s in call.sources] == ["https://b.example"]  # a.example was cited before
+
+    # Bad sources are refused before anything is written: the call keeps its state.
+    with pytest.raises(InvalidInputError):
+        await db.update_tool_call(whole, "changed", "error", sources=[{"title": "no url"}])
+    call = await db.get_tool_call(whole)
+    assert call is not None and call.status == "completed" and call.output_data == "out"
+    with pytest.raises(InvalidInputError):
+        await db.add_tool_call("new", "web_search", "q3", sources=[{"url": ""}])
+    assert len(await db.get_tool_calls("new")) == 2
+    assert await db.update_tool_call(10**9, "x", sources=found) is False
+    assert len(await db.get_web_sources("new")) == 2
+
+
 async def test_a_mashup_links_only_to_its_own_conversations_tool_call(
     db: AsyncConversationDB,
 ) -> None:

@@ -101,6 +101,21 @@ async def test_another_owners_conversation_looks_missing(db: AsyncConversationDB
     assert await db.get_conversation("a") is not None  # and alice's own data is intact
 
 
+async def test_sources_given_with_a_tool_call_stay_out_of_anothers_conversation(
+    db: AsyncConversationDB,
+) -> None:
+    alice, bob = db.for_owner("alice"), db.for_owner("bob")
+    bob_tool = await _seed(bob, "b")
+    before = await _snapshot(db, "b")
+    evil = [{"url": "https://evil.example"}]
+    assert await alice.update_tool_call(bob_tool, "x", "error", sources=evil) is False
+    assert await alice.add_tool_call("b", "other", "x", create=True, sources=evil) is None
+    assert await _snapshot(db, "b") == before
+    mine = await alice.add_tool_call("a", "web_search", "q", create=True, sources=evil)
+    assert mine is not None
+    assert [s.url for s in await alice.get_web_sources("a")] == ["https://evil.example"]
+
+
 async def test_owners_see_and_change_their_own(db: AsyncConversationDB) -> None:
     alice = db.for_owner("alice")
     assert alice.owner == "alice" and db.owner is None

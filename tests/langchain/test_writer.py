@@ -6,9 +6,11 @@ import asyncio
 from typing import Any
 
 import pytest
+from langchain_core.tools import tool
 
 from lit_memory import AsyncConversationDB, InvalidInputError
 from lit_memory_langchain._writer import StoreWriter
+from lit_memory_langchain.callbacks import LitCallbackHandler
 
 
 async def test_keyed_jobs_run_together_and_each_key_keeps_its_order(
@@ -108,3 +110,70 @@ async def test_a_failing_keyed_job_fails_alone(db: AsyncConversationDB) -> None:
     assert await db.count_messages("g1") == 1
     assert await db.count_messages("g2") == 1
     await writer.aclose()
+
+
+@tool
+def web_search(query: str) -> list[dict[str, Any]]:
+    """Search the web (two results)."""
+    return [
+        {"url": f"https://example.org/{query}/{rank}", "title": f"Result {rank}", "score": 0.9}
+        for rank in range(2)
+    ]
+
+
+@tool
+async def slow_search(query: str) -> list[dict[str, Any]]:
+    """Search the web, slowly: its start is stored before it ends."""
+    await asyncio.sleep(0.3)
+    return web_search.func(query)  # type: ignore[misc]
+
+
+@tool
+def generate_mashup(genres: str) -> dict[str, Any]:
+    """Generate a mashup."""
+    return {"title": "Bossa Trap", "description": genres, "bpm": 140}
+
+
+async def test_a_call_whose_end_is_queued_with_its_start_is_stored_by_one_insert(
+    db: AsyncConversationDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = LitCallbackHandler(db, "c")
+    writes: list[str] = []
+    for name in ("add_tool_call", "update_tool_call", "add_web_sources"):
+        original = getattr(db, name)
+
+        def counted(*args: Any, _name: str = name, _original: Any = original, **kw: Any) -> Any:
+            writes.append(_name)
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(db, name, counted)
+    gate = asyncio.Event()
+
+    async def hold(store: AsyncConversationDB) -> None:
+        await gate.wait()
+
+    handler._writer.submit(hold)  # the tools' starts and ends queue up behind this
+    await web_search.ainvoke("bossa", {"callbacks": [handler]})
+    await generate_mashup.ainvoke("bossa+trap", {"callbacks": [handler]})
+    await asyncio.sleep(0.05)
+    gate.set()
+    await handler.aflush()
+
+    assert writes == ["add_tool_call", "add_tool_call"]  # no update, no separate sources
+    search, generator = await db.get_tool_calls("c")
+    assert search.status == "completed" and search.started_at and search.completed_at
+    assert [s.url for s in search.sources] == [
+        "https://example.org/bossa/0", "https://example.org/bossa/1",
+    ]  # fmt: skip
+    assert generator.status == "completed"
+    (mashup,) = await db.get_mashups("c")
+    assert mashup.title == "Bossa Trap" and mashup.tool_call_id == generator.tool_call_id
+
+    # Apart, a start is stored as running and its end updates it with its sources.
+    writes.clear()
+    await slow_search.ainvoke("trap", {"callbacks": [handler]})
+    await handler.aflush()
+    assert writes[-1] == "update_tool_call" and "add_web_sources" not in writes
+    last = (await db.get_tool_calls("c"))[-1]
+    assert last.status == "completed" and len(last.sources) == 2
+    await handler.aclose()

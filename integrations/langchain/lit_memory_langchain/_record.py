@@ -56,6 +56,17 @@ class ToolRun:
     started: float
     """`time.perf_counter()` at the start, for a duration immune to clock changes."""
     row_id: int | None = None
+    ending: _Ending | None = None
+    """How the call ended, once its end is prepared: a start not yet written by then is
+    written whole, with its sources, in one insert (the end then has nothing left to do)."""
+
+
+@dataclass
+class _Ending:
+    fields: dict[str, Any]
+    sources: list[dict[str, Any]]
+    mashup: dict[str, Any] | None
+    written: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,33 +113,48 @@ class Recorder:
     # -- jobs: each method runs on the writer thread and returns the store writes -----------
 
     def start(self, run: ToolRun) -> Job:
-        """Record the call as running."""
+        """Record the call as running, or whole if its end is already known."""
         input_text = self.text(run.inputs) or ""
 
         async def write(db: AsyncConversationDB) -> None:
+            ending = run.ending
+            if ending is None:
+                run.row_id = await _insert(
+                    db, run, input_text, status=ToolCallStatus.RUNNING, started_at=run.started_at
+                )
+                return
+            # The tool finished before its start reached the store: one insert, not three.
+            ending.written = True
             run.row_id = await _insert(
-                db, run, input_text, status=ToolCallStatus.RUNNING, started_at=run.started_at
-            )
+                db, run, input_text, started_at=run.started_at, sources=ending.sources,
+                **ending.fields,
+            )  # fmt: skip
+            await _store_mashup(db, run, ending.mashup)
 
         return write
 
     def end(self, run: ToolRun, output: Any, ended_at: datetime, duration_ms: float) -> Job:
-        """Record the output and how the call ended; store its sources and mashup."""
+        """Record the output and how the call ended, with its sources; store its mashup."""
         outcome = outcome_of_output(output)
         if isinstance(output, ToolMessage) and run.call_id is None:
             run.call_id = output.tool_call_id or None
-        output_text, message = self.text(_payload_of(output)), self._message(outcome)
-        results = self._results(run, output, outcome)
+        fields = dict(
+            output_data=self.text(_payload_of(output)), status=outcome.status,
+            error_message=self._message(outcome), error_type=outcome.error_type,
+            completed_at=ended_at, duration_ms=duration_ms,
+        )  # fmt: skip
+        sources, mashup = self._results(run, output, outcome)
+        ending = run.ending = _Ending(fields, sources, mashup)
 
         async def write(db: AsyncConversationDB) -> None:
-            if run.row_id is None:  # the start was not stored, and that failure was reported
+            # Nothing to do when the start wrote the whole call, or was not stored (and that
+            # failure was reported).
+            if ending.written or run.row_id is None:
                 return
             await db.update_tool_call(
-                run.row_id, output_text, outcome.status, message,
-                error_type=outcome.error_type, call_id=run.call_id, completed_at=ended_at,
-                duration_ms=duration_ms,
-            )  # fmt: skip
-            await results(db)
+                run.row_id, call_id=run.call_id, sources=sources, skip_known_urls=True, **fields
+            )
+            await _store_mashup(db, run, mashup)
 
         return write
 
@@ -160,11 +186,11 @@ class Recorder:
             error_message=self._message(outcome), error_type=outcome.error_type,
             started_at=run.started_at, completed_at=ended_at, duration_ms=ms,
         )  # fmt: skip
-        results = self._results(run, output, outcome)
+        sources, mashup = self._results(run, output, outcome)
 
         async def write(db: AsyncConversationDB) -> None:
-            run.row_id = await _insert(db, run, input_text, **fields)
-            await results(db)
+            run.row_id = await _insert(db, run, input_text, sources=sources, **fields)
+            await _store_mashup(db, run, mashup)
 
         return write
 
@@ -177,10 +203,9 @@ class Recorder:
 
         async def write(db: AsyncConversationDB) -> None:
             run.row_id = await _insert(
-                db, run, input_text, status=ToolCallStatus.COMPLETED,
+                db, run, input_text, status=ToolCallStatus.COMPLETED, sources=rows,
                 started_at=run.started_at, completed_at=ended_at, duration_ms=ms,
             )  # fmt: skip
-            await _store_sources(db, run, rows)
 
         return write
 
@@ -198,20 +223,14 @@ class Recorder:
 
         return write
 
-    def _results(self, run: ToolRun, output: Any, outcome: Outcome) -> Job:
-        """The writes of a successful call's sources and mashup (nothing for a failure)."""
+    def _results(
+        self, run: ToolRun, output: Any, outcome: Outcome
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """A successful call's source rows and mashup row (nothing for a failure)."""
         ok = outcome.status is ToolCallStatus.COMPLETED
         sources = [self._source_row(s) for s in self._extract(output)] if ok else []
         mashup = self._mashup(run, output) if ok and self._is_generator(run.name) else None
-
-        async def write(db: AsyncConversationDB) -> None:
-            if run.row_id is None:
-                return
-            await _store_sources(db, run, sources)
-            if mashup is not None:
-                await db.create_mashup(run.conversation_id, **mashup, tool_call_id=run.row_id)
-
-        return write
+        return sources, mashup
 
     # -- payloads ----------------------------------------------------------------------------
 
@@ -269,9 +288,18 @@ class Recorder:
 
 
 async def _insert(
-    db: AsyncConversationDB, run: ToolRun, input_text: str, **fields: Any
+    db: AsyncConversationDB,
+    run: ToolRun,
+    input_text: str,
+    *,
+    sources: list[dict[str, Any]] | None = None,
+    **fields: Any,
 ) -> int | None:
-    """Insert the call, creating its conversation if missing; the row id."""
+    """Insert the call (with its sources), creating its conversation if missing; the row id.
+
+    A URL already cited in the conversation is kept once, with the call that found it first
+    (checked in the database, from an index).
+    """
     cid = run.conversation_id
     keys = dict(
         tool_name=run.name, run_id=run.run_id, parent_run_id=run.parent_run_id,
@@ -279,21 +307,26 @@ async def _insert(
     )  # fmt: skip
     # Creating a missing conversation happens in the same transaction, so the handler and the
     # tracker racing to create it cannot fail each other.
-    row = await db.add_tool_call(cid, run.tool_type, input_text, create=True, **keys)
+    row = await db.add_tool_call(
+        cid, run.tool_type, input_text, create=True, sources=sources, skip_known_urls=True,
+        **keys,
+    )  # fmt: skip
     if row is not None:
         return row
     existing = await db.get_tool_call_by_run(cid, run.run_id)
     if existing is None:
         raise ConversationNotFound(f"conversation {cid!r} is not visible to this store")
-    return existing.tool_call_id  # the same run seen twice (e.g. the handler attached twice)
+    # The same run seen twice (e.g. the handler attached twice): its sources join the row.
+    if sources:
+        await db.add_web_sources(existing.tool_call_id, sources, skip_known_urls=True)
+    return existing.tool_call_id
 
 
-async def _store_sources(db: AsyncConversationDB, run: ToolRun, rows: list[dict[str, Any]]) -> None:
-    if not rows or run.row_id is None:
-        return
-    # A URL already cited in the conversation is kept once, with the call that found it first
-    # (checked in the database, from an index).
-    await db.add_web_sources(run.row_id, rows, skip_known_urls=True)
+async def _store_mashup(
+    db: AsyncConversationDB, run: ToolRun, mashup: dict[str, Any] | None
+) -> None:
+    if mashup is not None and run.row_id is not None:
+        await db.create_mashup(run.conversation_id, **mashup, tool_call_id=run.row_id)
 
 
 def _builtin_extractor(output: Any) -> list[ExtractedSource]:
