@@ -80,10 +80,22 @@ def iso(value: datetime) -> str:
 
 
 def loads(value: Any) -> Any:
-    """Stored JSON text (or an already-decoded value) as Python data."""
-    if value is None or not isinstance(value, (str, bytes)):
-        return value
-    return json.loads(value)
+    """Stored JSON text (or an already-decoded value) as Python data, as `json.loads` reads
+    it."""
+    if type(value) is str:
+        # The text we store is one JSON value with nothing around it: parsing it directly
+        # skips json.loads' two whitespace scans, a third of its cost on a message payload.
+        try:
+            data, end = _JSON.raw_decode(value)
+        except ValueError:
+            return json.loads(value)  # leading whitespace, or the error json.loads raises
+        return data if end == len(value) else json.loads(value)
+    if isinstance(value, (str, bytes)):
+        return json.loads(value)
+    return value
+
+
+_JSON = json.JSONDecoder()  # json.loads' own settings
 
 
 @_decoded
@@ -116,6 +128,10 @@ def summary(r: Row) -> ConversationSummary:
     )
 
 
+# MessageRole(value) looks its member up through Enum.__call__; a plain dict is 10x cheaper.
+_ROLES: dict[str, MessageRole] = {role.value: role for role in MessageRole}
+
+
 @_decoded
 def message(r: Row) -> Message:
     """The messages columns in the order of the dialect's MESSAGE_COLUMNS."""
@@ -125,7 +141,7 @@ def message(r: Row) -> Message:
             "message_id": r[0],
             "conversation_id": r[1],
             "seq": r[2],
-            "role": MessageRole(r[3]),
+            "role": _ROLES[r[3]],
             "content": r[4],
             "timestamp": ts(r[5]),
             "metadata": loads(r[6]),
