@@ -2,9 +2,11 @@
 
 Each operation borrows a pooled connection for one statement or one transaction; there is
 no lock around the pool, so independent conversations are read and written in parallel, by
-many tasks, processes and machines. Every write to a conversation starts by locking that
-conversation's row (`SELECT ... FOR UPDATE`), which queues writers of one conversation behind
-each other: that is what keeps each conversation's message `seq` gap-free and in commit order.
+many tasks, processes and machines. Every write to a conversation locks that conversation's
+row, which queues writers of one conversation behind each other: that is what keeps each
+conversation's message `seq` gap-free and in commit order. Most writes lock it first
+(`SELECT ... FOR UPDATE`, in a transaction); an append is one statement that locks it as it
+goes, and takes the first way only when another writer changed the conversation meanwhile.
 Needs PostgreSQL 15 or newer.
 """
 
@@ -396,7 +398,9 @@ class PostgresBackend(Backend):
         """Delete the conversation's messages, keep everything else."""
 
         async def op(conn: Connection) -> bool:
-            if await _lock_conversation(conn, conversation_id) is None:
+            # A new version of the row, not just a lock: appends that read the messages
+            # before this commits must see that they changed (see APPEND_MESSAGES).
+            if await conn.fetchval(sql.LOCK_AND_RENEW_CONVERSATION, conversation_id) is None:
                 return False
             await conn.execute(sql.CLEAR_MESSAGES, conversation_id)
             return True
@@ -413,29 +417,20 @@ class PostgresBackend(Backend):
         *,
         create_owner: tuple[str | None] | None = None,
     ) -> int | None:
-        """Append messages in one transaction; how many were new, or None if no conversation."""
+        """Append messages atomically; how many were new, or None if no conversation.
+
+        Usually one statement, one round trip (see `APPEND_MESSAGES`); a transaction that
+        locks the conversation first when another writer changed it meanwhile."""
         if not rows and create_owner is None:
             return 0 if await self.get_conversation(conversation_id) else None
-        columns = [
-            [r.role for r in rows],
-            [r.content for r in rows],
-            [r.metadata for r in rows],
-            [r.uid for r in rows],
-            [r.payload for r in rows],
-        ]
-
-        async def op(conn: Connection) -> int | None:
-            if await conn.fetchval(sql.LOCK_AND_TOUCH_CONVERSATION, conversation_id, now) is None:
-                if create_owner is None:
-                    return None
-                await conn.execute(
-                    sql.INSERT_CONVERSATION, conversation_id, create_owner[0], "initial", now, None
-                )
-                # A concurrent creator may have won the insert: lock whichever row stands.
-                await _lock_conversation(conn, conversation_id)
-            return int(await conn.fetchval(sql.INSERT_MESSAGES, conversation_id, now, *columns))
-
-        return await self._write(op)
+        params = (conversation_id, now, *_message_columns(rows))
+        found = await self._fetchrow(sql.APPEND_MESSAGES, *params)
+        if found is None and create_owner is None:  # no conversation, as the statement saw it
+            return None
+        if found is not None and found[0] is not None:
+            return int(found[0])
+        # Missing and to be created, or changed by another writer while the statement ran.
+        return await self._write(lambda conn: _append_locked(conn, params, create_owner))
 
     async def get_messages(
         self, conversation_id: str, *, after_seq: int, limit: int | None, offset: int
@@ -783,6 +778,42 @@ async def _insert_sources(
         [r.rank for r in rows],
     ]
     return int(await conn.fetchval(insert, conversation_id, tool_call_id, now, *columns))
+
+
+async def _append_locked(
+    conn: Connection, params: tuple[Any, ...], create_owner: tuple[str | None] | None
+) -> int | None:
+    """APPEND_MESSAGES after taking the conversation's lock (creating it when asked), inside
+    the caller's transaction: its snapshot then follows the lock, so it always goes ahead."""
+    conversation_id, now = params[0], params[1]
+    if await _lock_conversation(conn, conversation_id) is None:
+        if create_owner is None:
+            return None
+        await conn.execute(
+            sql.INSERT_CONVERSATION, conversation_id, create_owner[0], "initial", now, None
+        )
+        # A concurrent creator may have won the insert: lock whichever row stands.
+        await _lock_conversation(conn, conversation_id)
+    return int(await conn.fetchval(sql.APPEND_MESSAGES, *params))
+
+
+def _message_columns(rows: Sequence[MessageRow]) -> list[list[str | None]]:
+    """The rows as the column arrays APPEND_MESSAGES takes, each uid once (first wins)."""
+    seen: set[str] = set()
+    kept = []
+    for row in rows:
+        if row.uid is not None:
+            if row.uid in seen:
+                continue
+            seen.add(row.uid)
+        kept.append(row)
+    return [
+        [r.role for r in kept],
+        [r.content for r in kept],
+        [r.metadata for r in kept],
+        [r.uid for r in kept],
+        [r.payload for r in kept],
+    ]
 
 
 async def _lock_conversation_of_call(conn: Connection, tool_call_id: int) -> str | None:

@@ -174,18 +174,18 @@ VALUES ($1, $2, $3, $4, $4, $5::text::json)
 ON CONFLICT (conversation_id) DO NOTHING
 """
 SELECT_CONVERSATION = f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE conversation_id = $1"
-# Every write to a conversation first takes this row lock, inside its transaction: writers
-# to one conversation queue here, writers to different conversations never meet.
+# Every write to a conversation first takes this row lock, inside its transaction (an
+# append takes it within its one statement): writers to one conversation queue here, writers
+# to different conversations never meet.
 LOCK_CONVERSATION = "SELECT phase FROM conversations WHERE conversation_id = $1 FOR UPDATE"
+# The same lock, taken by writing a new version of the row (same values, new xmin): what a
+# write that removes messages takes, so that APPEND_MESSAGES notices it (see there).
+LOCK_AND_RENEW_CONVERSATION = """
+UPDATE conversations SET updated_at = updated_at WHERE conversation_id = $1 RETURNING phase
+"""
 # Last activity, as SQLite's insert triggers keep it: only ever moved forward.
 TOUCH_CONVERSATION = """
 UPDATE conversations SET updated_at = $2 WHERE conversation_id = $1 AND updated_at < $2
-"""
-# Locks the conversation's row and moves its last activity in one round trip; the messages
-# are then numbered by a statement of their own, whose snapshot follows the lock.
-LOCK_AND_TOUCH_CONVERSATION = """
-UPDATE conversations SET updated_at = GREATEST(updated_at, $2)
-WHERE conversation_id = $1 RETURNING phase
 """
 UPDATE_PHASE = "UPDATE conversations SET phase = $2, updated_at = $3 WHERE conversation_id = $1"
 DELETE_CONVERSATION = "DELETE FROM conversations WHERE conversation_id = $1"
@@ -249,32 +249,49 @@ MESSAGE_COLUMNS = (
     'message_id, conversation_id, seq, role, content, "timestamp", metadata::text, uid, '
     "payload::text"
 )
-# The whole turn in one statement. It must run as a statement of its own AFTER
-# LOCK_CONVERSATION: under READ COMMITTED each statement reads a snapshot taken when it
-# starts, so this one sees every message committed before the lock was granted, and no other
-# writer can add one until commit. So MAX(seq) + n has no gaps and no duplicates. A uid that
-# is stored already, or repeated within the turn, is skipped before numbering (first wins).
-INSERT_MESSAGES = """
-WITH batch AS (
-    SELECT b.*, row_number() OVER (PARTITION BY b.uid ORDER BY b.ord) AS copy
-    FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-        WITH ORDINALITY AS b (role, content, metadata, uid, payload, ord)
+# A whole turn in one statement, so in one round trip, run on its own (no transaction around
+# it). Under READ COMMITTED all its parts read the snapshot taken when it starts, but its
+# UPDATE waits for the conversation's row lock: a writer it waited for may have committed
+# messages that snapshot does not show, and MAX(seq) + n or the known uids would be wrong.
+# So the UPDATE goes ahead only on the very row version the snapshot read (same xmin; every
+# write that adds or removes messages writes a new version of their conversation's row, in
+# the same transaction). Then the snapshot holds all the conversation's messages and no one
+# can add another before this commits: seq stays gap-free and unique.
+# Returns no row when the snapshot shows no conversation; NULL, having written nothing, when
+# another writer changed it meanwhile (the caller then locks it first, in a transaction, and
+# runs this again: its snapshot then follows the lock); else how many messages were added.
+# Stored uids are skipped before numbering (the caller sends each uid once); last activity
+# moves only when a message is added. Its cost does not depend on the parameters, so
+# PostgreSQL plans it once per connection rather than on every call.
+APPEND_MESSAGES = """
+WITH seen AS (
+    SELECT xmin AS version FROM conversations WHERE conversation_id = $1
+), known AS (
+    SELECT uid FROM messages WHERE conversation_id = $1 AND uid = ANY($6::text[])
 ), fresh AS (
     SELECT b.*, row_number() OVER (ORDER BY b.ord) AS n
-    FROM batch b
-    WHERE b.uid IS NULL OR (b.copy = 1 AND NOT EXISTS (
-        SELECT 1 FROM messages m WHERE m.conversation_id = $1 AND m.uid = b.uid))
+    FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+        WITH ORDINALITY AS b (role, content, metadata, uid, payload, ord)
+    WHERE b.uid IS NULL OR b.uid NOT IN (SELECT uid FROM known)
+), prev AS (
+    SELECT COALESCE(MAX(seq), 0) AS seq FROM messages WHERE conversation_id = $1
+), locked AS (
+    UPDATE conversations
+    SET updated_at = CASE WHEN EXISTS (SELECT 1 FROM fresh)
+                          THEN GREATEST(updated_at, $2) ELSE updated_at END
+    WHERE conversation_id = $1 AND xmin = (SELECT version FROM seen)
+    RETURNING 1
 ), inserted AS (
     INSERT INTO messages
         (conversation_id, seq, role, content, "timestamp", metadata, uid, payload)
     SELECT $1, prev.seq + f.n, f.role, f.content, $2, f.metadata::json, f.uid,
            f.payload::json
-    FROM fresh f,
-         (SELECT COALESCE(MAX(seq), 0) AS seq FROM messages WHERE conversation_id = $1) prev
+    FROM fresh f, prev, locked
     ORDER BY f.ord
     RETURNING 1
 )
-SELECT COUNT(*) FROM inserted
+SELECT CASE WHEN EXISTS (SELECT 1 FROM locked) THEN (SELECT COUNT(*) FROM inserted) END
+FROM seen
 """
 SELECT_MESSAGES = (
     f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq > $2 "

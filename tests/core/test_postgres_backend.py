@@ -46,19 +46,20 @@ async def connect(url: str) -> AsyncIterator[Any]:
         await conn.close()
 
 
-async def lock_waiter(conn: Any, timeout: float = 10.0) -> int:
-    """The pid of the (first) other session of this database that waits for a lock."""
+async def lock_waiter(conn: Any, timeout: float = 10.0, *, count: int = 1) -> int:
+    """The pid of the (first) other session of this database that waits for a lock, once
+    `count` of them wait."""
     deadline = asyncio.get_running_loop().time() + timeout
     query = (
         "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
         "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid() ORDER BY backend_start"
     )
     while asyncio.get_running_loop().time() < deadline:
-        pid = await conn.fetchval(query)
-        if pid is not None:
-            return int(pid)
+        pids = [r[0] for r in await conn.fetch(query)]
+        if len(pids) >= count:
+            return int(pids[0])
         await asyncio.sleep(0.02)
-    raise AssertionError("no session started waiting for a lock")
+    raise AssertionError(f"fewer than {count} sessions started waiting for a lock")
 
 
 async def seqs_and_contents(conn: Any, conversation_id: str) -> list[tuple[int, str]]:
@@ -305,6 +306,176 @@ async def test_unreachable_servers_and_newer_schemas_are_refused(postgres_url: s
     assert "99" in str(info.value) and "upgrade lit-memory" in str(info.value)
 
 
+# -- appends: one statement, unless another writer gets in between ----------------------------
+
+# Holds a delete, of the message whose content is 'hold', until advisory lock 4242 is
+# released: the transaction deleting it then holds its conversation's row lock.
+HOLD_DELETE_TRIGGER = """
+CREATE FUNCTION hold_marked_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.content = 'hold' THEN PERFORM pg_advisory_xact_lock_shared(4242); END IF;
+    RETURN OLD;
+END $$;
+CREATE TRIGGER hold_marked_delete BEFORE DELETE ON messages
+    FOR EACH ROW EXECUTE FUNCTION hold_marked_delete();
+"""
+
+
+@asynccontextmanager
+async def held(url: str, trigger: str) -> AsyncIterator[Any]:
+    """An admin connection, with `trigger` installed and advisory lock 4242 taken: the
+    trigger's writes wait until the caller releases the lock."""
+    async with connect(url) as admin:
+        await admin.execute(trigger)
+        await admin.execute("SELECT pg_advisory_lock(4242)")
+        yield admin
+
+
+async def test_twenty_writers_append_to_one_conversation_without_gaps(postgres_url: str) -> None:
+    """20 tasks append turns to one conversation, each turn sent twice (a retry with the
+    same uids): every turn is stored once, whole, in its writer's order, numbered 1..n."""
+    writers, turns = 20, 8
+
+    async def writer(db: AsyncConversationDB, w: int) -> None:
+        for t in range(turns):
+            assert await db.add_messages("c", _workers.turn(w, t)) == 2
+            assert await db.add_messages("c", _workers.turn(w, t)) == 0
+
+    async with AsyncConversationDB(postgres_url, max_size=writers) as db:
+        await db.init_db()
+        await db.create_conversation("c")
+        await asyncio.gather(*(writer(db, w) for w in range(writers)))
+    async with connect(postgres_url) as conn:
+        stored = await seqs_and_contents(conn, "c")
+    assert [seq for seq, _ in stored] == list(range(1, 2 * writers * turns + 1))
+    contents = [c for _, c in stored]
+    sent = {
+        w: [m["content"] for t in range(turns) for m in _workers.turn(w, t)] for w in range(writers)
+    }
+    assert sorted(contents) == sorted(c for w in sent for c in sent[w])  # each exactly once
+    pairs = zip(contents[::2], contents[1::2], strict=True)
+    assert all(q.endswith("-q") and a == q[:-1] + "a" for q, a in pairs)  # turns are whole
+    for w in sent:
+        assert [c for c in contents if c.startswith(f"w{w}-")] == sent[w]  # in writer order
+
+
+async def test_an_append_waiting_for_another_numbers_after_it(postgres_url: str) -> None:
+    """The second append read the conversation before the first committed: it must neither
+    reuse the first one's seq nor store its uid again."""
+    async with AsyncConversationDB(postgres_url, max_size=2) as db:
+        await db.create_conversation("c")
+        await db.add_message("c", "user", "before")
+        async with held(postgres_url, HOLD_TRIGGER) as admin:
+            first = asyncio.create_task(db.add_message("c", "user", "hold", uid="u"))
+            await lock_waiter(admin)
+            second = asyncio.create_task(
+                db.add_messages("c", [{"role": "user", "content": "retry", "uid": "u"},
+                                      {"role": "assistant", "content": "after"}])
+            )  # fmt: skip
+            await lock_waiter(admin, count=2)  # waits for the conversation's row lock
+            await admin.execute("SELECT pg_advisory_unlock(4242)")
+            assert await asyncio.wait_for(first, 10) is True
+            assert await asyncio.wait_for(second, 10) == 1
+            assert await seqs_and_contents(admin, "c") == [(1, "before"), (2, "hold"), (3, "after")]
+
+
+async def test_an_append_waiting_for_a_clear_stores_uids_the_clear_removed(
+    postgres_url: str,
+) -> None:
+    """The append read the messages before the clear committed, uid "u" among them: after
+    the clear it is a new message again, numbered from 1."""
+    async with AsyncConversationDB(postgres_url, max_size=2) as db:
+        await db.create_conversation("c")
+        await db.add_messages("c", [{"role": "user", "content": "hold"},
+                                    {"role": "user", "content": "known", "uid": "u"}])  # fmt: skip
+        async with held(postgres_url, HOLD_DELETE_TRIGGER) as admin:
+            clear = asyncio.create_task(db.clear_messages("c"))
+            await lock_waiter(admin)
+            append = asyncio.create_task(db.add_message("c", "user", "again", uid="u"))
+            await lock_waiter(admin, count=2)
+            await admin.execute("SELECT pg_advisory_unlock(4242)")
+            assert await asyncio.wait_for(clear, 10) is True
+            assert await asyncio.wait_for(append, 10) is True
+            assert await seqs_and_contents(admin, "c") == [(1, "again")]
+
+
+async def test_an_append_waiting_for_a_replacing_import_appends_to_the_import(
+    postgres_url: str,
+) -> None:
+    """The import deletes the conversation the append read and stores it again: the append
+    still finds it (no ConversationNotFound), and numbers after the imported messages."""
+    async with AsyncConversationDB(postgres_url, max_size=2) as db:
+        await db.create_conversation("c")
+        await db.add_messages("c", [{"role": "user", "content": "first", "uid": "k1"},
+                                    {"role": "user", "content": "hold", "uid": "k2"}])  # fmt: skip
+        document = await db.export_conversation("c")
+        assert document is not None
+        await db.add_message("c", "user", "not in the document", uid="k3")
+        async with held(postgres_url, HOLD_TRIGGER) as admin:
+            restore = asyncio.create_task(db.import_conversation(document, replace=True))
+            await lock_waiter(admin)
+            append = asyncio.create_task(db.add_message("c", "user", "again", uid="k3"))
+            await lock_waiter(admin, count=2)
+            await admin.execute("SELECT pg_advisory_unlock(4242)")
+            assert await asyncio.wait_for(restore, 10) == "c"
+            assert await asyncio.wait_for(append, 10) is True
+            stored = await seqs_and_contents(admin, "c")
+        assert stored == [(1, "first"), (2, "hold"), (3, "again")]
+
+
+async def test_a_retried_turn_leaves_last_activity_as_sqlite_does(postgres_url: str) -> None:
+    """Last activity moves when a message is added, not when a whole turn is skipped."""
+
+    async def scenario(db: AsyncConversationDB) -> list[bool]:
+        await db.create_conversation("c")
+        turn = [{"role": "user", "content": "q", "uid": "q1"}]
+        moved = []
+        for messages in (turn, turn, [*turn, {"role": "assistant", "content": "a"}]):
+            before = await db.get_conversation("c")
+            await asyncio.sleep(0.002)  # a later clock reading than the last write
+            await db.add_messages("c", messages)
+            after = await db.get_conversation("c")
+            assert before is not None and after is not None
+            moved.append(after.updated_at > before.updated_at)
+        return moved
+
+    async with AsyncConversationDB(":memory:") as lite, AsyncConversationDB(postgres_url) as pg:
+        assert await scenario(lite) == [True, False, True]
+        assert await scenario(pg) == [True, False, True]
+
+
+async def test_a_uid_repeated_within_a_turn_is_stored_once_as_on_sqlite(
+    postgres_url: str,
+) -> None:
+    async def scenario(db: AsyncConversationDB) -> list[Any]:
+        await db.create_conversation("c")
+        turn = [{"role": "user", "content": c, "uid": u} for c, u in
+                (("first", "x"), ("plain", None), ("second", "x"), ("other", "y"))]  # fmt: skip
+        added = [await db.add_messages("c", turn), await db.add_messages("c", turn)]
+        return [added, [(m.seq, m.content, m.uid) for m in await db.get_messages("c")]]
+
+    async with AsyncConversationDB(":memory:") as lite, AsyncConversationDB(postgres_url) as pg:
+        expected = await scenario(lite)
+        assert expected[0] == [3, 1]  # the retry adds only the message without a uid
+        assert await scenario(pg) == expected
+
+
+async def test_an_append_is_planned_once_per_connection(postgres_url: str) -> None:
+    """Planning the append costs about as much as running it: PostgreSQL must choose to
+    keep one (generic) plan for the prepared statement rather than plan every call."""
+    async with AsyncConversationDB(postgres_url, min_size=1, max_size=1) as db:
+        await db.create_conversation("c")
+        for i in range(12):
+            await db.add_messages("c", [{"role": "user", "content": f"m{i}", "uid": f"u{i}"},
+                                        {"role": "assistant", "content": f"a{i}"}])  # fmt: skip
+        pool = db.backend._pool  # type: ignore[attr-defined]
+        plans = await pool.fetchrow(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
+            sql.APPEND_MESSAGES,
+        )
+    assert plans is not None and plans["generic_plans"] > plans["custom_plans"], dict(plans)
+
+
 # -- the schema ------------------------------------------------------------------------------
 
 CONSTRAINTS = """
@@ -355,7 +526,7 @@ async def _populate_for_plans(db: AsyncConversationDB) -> int:
     return tool_call_id
 
 
-async def test_every_read_can_use_an_index(postgres_url: str) -> None:
+async def test_every_read_and_append_can_use_an_index(postgres_url: str) -> None:
     async with AsyncConversationDB(postgres_url) as db:
         await db.init_db()
         tool_call_id = await _populate_for_plans(db)
@@ -377,6 +548,9 @@ async def test_every_read_can_use_an_index(postgres_url: str) -> None:
         sql.list_conversations(phase="initial", owner="u", before=(now, "c"), limit=10),
         sql.search_messages("bebop", raw=False, conversation_id=None, owner=None, limit=5),
         sql.search_messages("bebop", raw=True, conversation_id="c", owner="u", limit=5),
+        # Writes that look rows up (EXPLAIN does not run them).
+        (sql.APPEND_MESSAGES, ["c", now, ["user"], ["x"], [None], ["m1"], [None]]),
+        (sql.LOCK_AND_RENEW_CONVERSATION, ["c"]),
     ]
     async with connect(postgres_url) as conn:
         # The tables are tiny: forbid sequential scans, so a missing index shows as one.
