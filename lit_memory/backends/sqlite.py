@@ -13,6 +13,7 @@ each other's write transactions.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sqlite3
 import weakref
@@ -70,6 +71,11 @@ from .base import (
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
 """A write operation: runs on the writer connection's thread, inside the batch's transaction."""
+
+logger = logging.getLogger("lit_memory")
+
+_INDEX_BATCH = 512
+"""Appended messages a store lets wait before it indexes them for search."""
 
 # SQLite's primary result codes (Python 3.11+ names them on the exception), and for older
 # Pythons the exact messages SQLite gives for them. Classification never looks at text we
@@ -296,6 +302,10 @@ class SQLiteBackend(Backend):
         self._writer: _GroupCommitWriter | None = None
         self._open_lock = asyncio.Lock()
         self._reopen = False
+        # Search indexing in batches (schema v5): set once the schema has it.
+        self._deferred_index = False
+        self._unindexed = 0
+        """Messages this store appended since it last indexed (touched on the writer thread)."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -363,15 +373,25 @@ class SQLiteBackend(Backend):
                     raise translate(exc, self.path) from exc
 
     async def close(self) -> None:
-        """Commit what is queued, then close both connections and their threads."""
+        """Commit what is queued and index the messages this store appended for search, then
+        close both connections and their threads. An indexing failure is raised once the
+        connections are closed (the messages themselves are committed already)."""
         _OPEN_BACKENDS.discard(self)
         writer, self._writer = self._writer, None
+        failure: Exception | None = None
         if writer is not None:
+            if self._unindexed:
+                try:
+                    await writer.submit(self._index_op)
+                except Exception as exc:
+                    failure = exc
             await writer.wait_idle()
         conns = {id(c): c for c in (self._writer_conn, self._reader_conn) if c is not None}
         self._writer_conn = self._reader_conn = None
         for conn in conns.values():
             await conn.close()
+        if failure is not None:
+            raise failure
 
     def _stop_threads(self) -> None:
         """Stop the connection threads without the event loop (at exit, when a store was left
@@ -448,6 +468,7 @@ class SQLiteBackend(Backend):
             return before, max(before, goal)
 
         before, after = await self._write(op, reads_first=True)
+        self._deferred_index = max(before, after) >= sql.DEFERRED_INDEX_VERSION
         if after < 0:
             raise SchemaVersionError(
                 f"the database {self.path} has schema version {before}, newer than this "
@@ -580,7 +601,12 @@ class SQLiteBackend(Backend):
                     return None
                 conn.execute(sql.INSERT_CONVERSATION, create)
                 cursor = conn.executemany(sql.INSERT_MESSAGE, params)
-            return max(cursor.rowcount, 0)
+            added = max(cursor.rowcount, 0)
+            if self._deferred_index:
+                self._unindexed += added
+                if self._unindexed >= _INDEX_BATCH:
+                    self._index_op(conn)  # in this transaction: one index segment per batch
+            return added
 
         if not params and create is None:
             return 0 if await self.get_conversation(conversation_id) else None
@@ -752,6 +778,30 @@ class SQLiteBackend(Backend):
 
     # -- search, retention, statistics, import ------------------------------------------------
 
+    def _index_op(self, conn: sqlite3.Connection) -> None:
+        """On the writer's thread, in its transaction: index every message waiting for it
+        (this store's and any other process's)."""
+        conn.execute(sql.INDEX_PENDING_MESSAGES)
+        conn.execute(sql.CLEAR_PENDING_MESSAGES)
+        self._unindexed = 0
+
+    async def index_pending(self) -> None:
+        """Index the messages that wait for it, so a search sees every stored message."""
+        if not self._deferred_index:
+            return
+        if not (await self._fetch(sql.SELECT_HAS_PENDING_MESSAGES))[0][0]:
+            return
+        try:
+            await self._write(self._index_op)
+        except StorageReadOnlyError:
+            # The messages are intact; only the newest (appended since the writer last
+            # indexed, at most a few hundred per process) cannot be found by this search.
+            logger.warning(
+                "lit-memory: %s is read-only, so the messages appended since it was last "
+                "indexed are left out of this search",
+                self.path,
+            )
+
     async def search_messages(
         self,
         query: str,
@@ -761,7 +811,8 @@ class SQLiteBackend(Backend):
         owner: str | None,
         limit: int,
     ) -> list[SearchHit]:
-        """Ranked FTS5 matches (bm25), best first."""
+        """Ranked FTS5 matches (bm25), best first, over every message stored so far."""
+        await self.index_pending()
         match = query if raw else sql.fts_words(query)
         statement, params = sql.search_messages(
             match, conversation_id=conversation_id, owner=owner, limit=limit

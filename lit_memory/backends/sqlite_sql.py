@@ -144,7 +144,37 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX idx_web_sources_url ON web_sources (conversation_id, url);
     """,
+    # v5: messages are indexed for search in batches, not one commit at a time (FTS5 writes
+    # a segment per transaction: indexing each append cost more than the append itself).
+    # A new message waits in messages_fts_pending until the writer indexes the pending rows
+    # (every few hundred messages, before a search, when the store closes); a deleted or
+    # edited one leaves the index only if it was in it.
+    """
+    CREATE TABLE messages_fts_pending (message_id INTEGER PRIMARY KEY);
+    DROP TRIGGER trg_messages_fts_insert;
+    CREATE TRIGGER trg_messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts_pending (message_id) VALUES (NEW.message_id);
+    END;
+    DROP TRIGGER trg_messages_fts_delete;
+    CREATE TRIGGER trg_messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            SELECT 'delete', OLD.message_id, OLD.content WHERE NOT EXISTS (
+                SELECT 1 FROM messages_fts_pending WHERE message_id = OLD.message_id
+            );
+        DELETE FROM messages_fts_pending WHERE message_id = OLD.message_id;
+    END;
+    DROP TRIGGER trg_messages_fts_update;
+    CREATE TRIGGER trg_messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content)
+            SELECT 'delete', OLD.message_id, OLD.content WHERE NOT EXISTS (
+                SELECT 1 FROM messages_fts_pending WHERE message_id = OLD.message_id
+            );
+        INSERT OR IGNORE INTO messages_fts_pending (message_id) VALUES (NEW.message_id);
+    END;
+    """,
 ]
+DEFERRED_INDEX_VERSION = 5
+"""From this schema version on, new messages wait in messages_fts_pending to be indexed."""
 
 CREATE_MIGRATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS lit_memory_migrations (
@@ -157,6 +187,15 @@ INSERT_VERSION = "INSERT INTO lit_memory_migrations (v, applied_at) VALUES (?, ?
 SELECT_HAS_MIGRATIONS_TABLE = (
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'lit_memory_migrations'"
 )
+
+# Full-text indexing of the messages waiting for it (schema v5): in the writer's transaction.
+INDEX_PENDING_MESSAGES = """
+INSERT INTO messages_fts (rowid, content)
+SELECT messages.message_id, messages.content
+FROM messages_fts_pending JOIN messages ON messages.message_id = messages_fts_pending.message_id
+"""
+CLEAR_PENDING_MESSAGES = "DELETE FROM messages_fts_pending"
+SELECT_HAS_PENDING_MESSAGES = "SELECT EXISTS (SELECT 1 FROM messages_fts_pending)"
 
 CONVERSATION_COLUMNS = "conversation_id, phase, created_at, updated_at, metadata, owner"
 

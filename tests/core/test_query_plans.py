@@ -93,6 +93,7 @@ SELECTS: dict[str, tuple[Any, ...]] = {
     "DATABASE_SIZE": (),
     "COUNT_ALL": (),
     "SELECT_BUSIEST": (5,),
+    "SELECT_HAS_PENDING_MESSAGES": (),
 }
 
 # Reads of the whole store by definition (``stats``): they may walk whole indexes, never
@@ -112,11 +113,14 @@ WRITES: dict[str, tuple[Any, ...]] = {
     "TOUCH_CONVERSATION_OF_TOOL_CALL": ("2026-01-01", "<tool call>"),
     "DELETE_CONVERSATION": (CID,),
     "RESTORE_UPDATED_AT": ("2026-01-01", CID),
+    "INDEX_PENDING_MESSAGES": (),
 }
 
 # Tables a plan may scan, and why.
 SCAN_ALLOWED = {
     "sqlite_master": "the schema table has no index and holds one row per schema object",
+    "messages_fts_pending": "holds only the messages waiting to be indexed (a few hundred at "
+    "most per writer), and indexing takes all of them",
 }
 
 LIST_FILTERS = [

@@ -274,6 +274,37 @@ async def test_read_only_database_refuses_writes_and_recovers(
     assert losses == []
 
 
+async def test_read_only_database_is_searched_as_far_as_it_is_indexed(
+    tmp_path: Path, record_property: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Messages appended by a writer that died before indexing them cannot be indexed in a
+    read-only database: the search still answers from the index (and says so in the log)."""
+    _injected(record_property, 1)
+    source = tmp_path / "data"
+    source.mkdir()
+    async with AsyncConversationDB(source / "store.db") as db:
+        await db.add_messages("c", [{"role": "user", "content": "frevo is fast"}], create=True)
+    keeper = sqlite3.connect(source / "store.db")  # the other process keeping it open
+    keeper.execute(
+        "INSERT INTO messages (conversation_id, seq, role, content, timestamp) "
+        "VALUES ('c', 2, 'user', 'frevo again', '2026-01-01T00:00:00.000000+00:00')"
+    )
+    keeper.commit()
+    try:
+        with _read_only(source, tmp_path / "ro") as view:
+            record_property("read_only_method", view.how)
+            async with AsyncConversationDB(view.path / "store.db") as db:
+                with caplog.at_level("WARNING", logger="lit_memory"):
+                    hits = await db.search_messages("frevo")
+                assert [h.message.content for h in hits] == ["frevo is fast"]
+                assert "read-only" in caplog.text
+                assert await db.count_messages("c") == 2  # the message itself is there
+    finally:
+        keeper.close()
+    async with AsyncConversationDB(source / "store.db") as db:  # writable again: all found
+        assert len(await db.search_messages("frevo")) == 2
+
+
 # -- busy -------------------------------------------------------------------------------------
 
 _HOLD_LOCK = """
