@@ -138,7 +138,7 @@ class Recorder:
         outcome = outcome_of_output(output)
         if isinstance(output, ToolMessage) and run.call_id is None:
             run.call_id = output.tool_call_id or None
-        fields = dict(
+        fields: dict[str, Any] = dict(
             output_data=self.text(_payload_of(output)), status=outcome.status,
             error_message=self._message(outcome), error_type=outcome.error_type,
             completed_at=ended_at, duration_ms=duration_ms,
@@ -181,7 +181,7 @@ class Recorder:
         else:
             outcome, output = outcome_of_output(result), result
         input_text = self.text(run.inputs) or ""
-        fields = dict(
+        fields: dict[str, Any] = dict(
             output_data=self.text(_payload_of(output)), status=outcome.status,
             error_message=self._message(outcome), error_type=outcome.error_type,
             started_at=run.started_at, completed_at=ended_at, duration_ms=ms,
