@@ -425,11 +425,14 @@ class PostgresBackend(Backend):
             return 0 if await self.get_conversation(conversation_id) else None
         params = (conversation_id, now, *_message_columns(rows))
         found = await self._fetchrow(sql.APPEND_MESSAGES, *params)
-        if found is None and create_owner is None:  # no conversation, as the statement saw it
-            return None
+        if found is None:  # no conversation, as the statement saw it
+            if create_owner is None:
+                return None
+            owner = create_owner[0]
+            found = await self._fetchrow(sql.CREATE_WITH_MESSAGES, *params, owner, "initial")
         if found is not None and found[0] is not None:
             return int(found[0])
-        # Missing and to be created, or changed by another writer while the statement ran.
+        # Another writer changed, or created, the conversation while the statement ran.
         return await self._write(lambda conn: _append_locked(conn, params, create_owner))
 
     async def get_messages(

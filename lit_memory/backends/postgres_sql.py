@@ -293,6 +293,27 @@ WITH seen AS (
 SELECT CASE WHEN EXISTS (SELECT 1 FROM locked) THEN (SELECT COUNT(*) FROM inserted) END
 FROM seen
 """
+# A turn that creates its conversation, in one statement, for when APPEND_MESSAGES found
+# none: no other writer can add messages to a row this statement inserts until it commits,
+# so they are numbered from 1 (the caller sends each uid once). When another writer created
+# the conversation meanwhile, it changes nothing and returns no row.
+CREATE_WITH_MESSAGES = """
+WITH created AS (
+    INSERT INTO conversations (conversation_id, owner, phase, created_at, updated_at, metadata)
+    VALUES ($1, $8, $9, $2, $2, NULL)
+    ON CONFLICT (conversation_id) DO NOTHING
+    RETURNING 1
+), inserted AS (
+    INSERT INTO messages
+        (conversation_id, seq, role, content, "timestamp", metadata, uid, payload)
+    SELECT $1, b.ord, b.role, b.content, $2, b.metadata::json, b.uid, b.payload::json
+    FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+        WITH ORDINALITY AS b (role, content, metadata, uid, payload, ord), created
+    ORDER BY b.ord
+    RETURNING 1
+)
+SELECT (SELECT COUNT(*) FROM inserted) FROM created
+"""
 SELECT_MESSAGES = (
     f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND seq > $2 "
     "ORDER BY seq LIMIT $3 OFFSET $4"

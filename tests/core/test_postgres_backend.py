@@ -379,6 +379,26 @@ async def test_an_append_waiting_for_another_numbers_after_it(postgres_url: str)
             assert await seqs_and_contents(admin, "c") == [(1, "before"), (2, "hold"), (3, "after")]
 
 
+async def test_two_writers_creating_one_conversation_both_append(postgres_url: str) -> None:
+    """Both find no conversation; the second's create waits for the first's and then finds
+    it there: it appends after the first turn instead of failing."""
+    async with AsyncConversationDB(postgres_url, max_size=2) as db:
+        await db.init_db()
+        async with held(postgres_url, HOLD_TRIGGER) as admin:
+            turn = [{"role": "user", "content": "hold", "uid": "u"}]
+            first = asyncio.create_task(db.add_messages("new", turn, create=True, owner="a"))
+            await lock_waiter(admin)
+            retry = [*turn, {"role": "assistant", "content": "after"}]
+            second = asyncio.create_task(db.add_messages("new", retry, create=True, owner="b"))
+            await lock_waiter(admin, count=2)
+            await admin.execute("SELECT pg_advisory_unlock(4242)")
+            assert await asyncio.wait_for(first, 10) == 1
+            assert await asyncio.wait_for(second, 10) == 1
+            assert await seqs_and_contents(admin, "new") == [(1, "hold"), (2, "after")]
+        created = await db.get_conversation("new")
+        assert created is not None and created.owner == "a"
+
+
 async def test_an_append_waiting_for_a_clear_stores_uids_the_clear_removed(
     postgres_url: str,
 ) -> None:
@@ -550,6 +570,7 @@ async def test_every_read_and_append_can_use_an_index(postgres_url: str) -> None
         sql.search_messages("bebop", raw=True, conversation_id="c", owner="u", limit=5),
         # Writes that look rows up (EXPLAIN does not run them).
         (sql.APPEND_MESSAGES, ["c", now, ["user"], ["x"], [None], ["m1"], [None]]),
+        (sql.CREATE_WITH_MESSAGES, ["n", now, ["user"], ["x"], [None], [None], [None], "u", "x"]),
         (sql.LOCK_AND_RENEW_CONVERSATION, ["c"]),
     ]
     async with connect(postgres_url) as conn:
