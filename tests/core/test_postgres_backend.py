@@ -1,6 +1,7 @@
 """What only the PostgreSQL backend has to prove: a pool with no lock around it, processes
-migrating and writing at once, a connection dropped mid-turn, typed errors, and a schema that
-can be distributed by conversation.
+migrating and writing at once, one-statement appends that stay gap-free when other writers
+get in between, a connection dropped mid-turn, typed errors, and a schema that can be
+distributed by conversation.
 
 The contract every backend shares is in test_contract.py and test_operations.py; these tests
 read rows back with plain asyncpg, bypassing the store.
