@@ -217,17 +217,32 @@ async def test_processes_and_tasks_write_without_gaps_or_losses(postgres_url: st
 
 # -- failures --------------------------------------------------------------------------------
 
-# Holds an insert, on the row whose content is 'hold', until the test releases advisory
-# lock 4242: the rows of the turn before it are then written, but not committed.
+# Holds an insert or a delete of the row whose content is 'hold' until the test releases
+# advisory lock 4242: the rows of the turn before it are then written, but not committed,
+# and the writing transaction holds the locks it has taken.
 HOLD_TRIGGER = """
 CREATE FUNCTION hold_marked_row() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.content = 'hold' THEN PERFORM pg_advisory_xact_lock_shared(4242); END IF;
-    RETURN NEW;
+    IF TG_OP = 'INSERT' THEN
+        IF NEW.content = 'hold' THEN PERFORM pg_advisory_xact_lock_shared(4242); END IF;
+        RETURN NEW;
+    END IF;
+    IF OLD.content = 'hold' THEN PERFORM pg_advisory_xact_lock_shared(4242); END IF;
+    RETURN OLD;
 END $$;
-CREATE TRIGGER hold_marked_row BEFORE INSERT ON messages
+CREATE TRIGGER hold_marked_row BEFORE INSERT OR DELETE ON messages
     FOR EACH ROW EXECUTE FUNCTION hold_marked_row();
 """
+
+
+@asynccontextmanager
+async def held(url: str) -> AsyncIterator[Any]:
+    """An admin connection, with HOLD_TRIGGER installed and advisory lock 4242 taken: writes
+    of the 'hold' row wait until the caller releases the lock."""
+    async with connect(url) as admin:
+        await admin.execute(HOLD_TRIGGER)
+        await admin.execute("SELECT pg_advisory_lock(4242)")
+        yield admin
 
 
 async def test_a_connection_dropped_mid_turn_writes_nothing(postgres_url: str) -> None:
@@ -236,9 +251,7 @@ async def test_a_connection_dropped_mid_turn_writes_nothing(postgres_url: str) -
         await db.create_conversation("c")
         await db.add_message("c", "user", "before")
         turn = [{"role": "user", "content": text} for text in ("one", "two", "hold", "four")]
-        async with connect(postgres_url) as admin:
-            await admin.execute(HOLD_TRIGGER)
-            await admin.execute("SELECT pg_advisory_lock(4242)")
+        async with held(postgres_url) as admin:
             write = asyncio.create_task(db.add_messages("c", turn))
             pid = await lock_waiter(admin)  # "one" and "two" are in, uncommitted
             assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid) is True
@@ -309,28 +322,6 @@ async def test_unreachable_servers_and_newer_schemas_are_refused(postgres_url: s
 
 # -- appends: one statement, unless another writer gets in between ----------------------------
 
-# Holds a delete, of the message whose content is 'hold', until advisory lock 4242 is
-# released: the transaction deleting it then holds its conversation's row lock.
-HOLD_DELETE_TRIGGER = """
-CREATE FUNCTION hold_marked_delete() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF OLD.content = 'hold' THEN PERFORM pg_advisory_xact_lock_shared(4242); END IF;
-    RETURN OLD;
-END $$;
-CREATE TRIGGER hold_marked_delete BEFORE DELETE ON messages
-    FOR EACH ROW EXECUTE FUNCTION hold_marked_delete();
-"""
-
-
-@asynccontextmanager
-async def held(url: str, trigger: str) -> AsyncIterator[Any]:
-    """An admin connection, with `trigger` installed and advisory lock 4242 taken: the
-    trigger's writes wait until the caller releases the lock."""
-    async with connect(url) as admin:
-        await admin.execute(trigger)
-        await admin.execute("SELECT pg_advisory_lock(4242)")
-        yield admin
-
 
 async def test_twenty_writers_append_to_one_conversation_without_gaps(postgres_url: str) -> None:
     """20 tasks append turns to one conversation, each turn sent twice (a retry with the
@@ -366,7 +357,7 @@ async def test_an_append_waiting_for_another_numbers_after_it(postgres_url: str)
     async with AsyncConversationDB(postgres_url, max_size=2) as db:
         await db.create_conversation("c")
         await db.add_message("c", "user", "before")
-        async with held(postgres_url, HOLD_TRIGGER) as admin:
+        async with held(postgres_url) as admin:
             first = asyncio.create_task(db.add_message("c", "user", "hold", uid="u"))
             await lock_waiter(admin)
             second = asyncio.create_task(
@@ -385,7 +376,7 @@ async def test_two_writers_creating_one_conversation_both_append(postgres_url: s
     it there: it appends after the first turn instead of failing."""
     async with AsyncConversationDB(postgres_url, max_size=2) as db:
         await db.init_db()
-        async with held(postgres_url, HOLD_TRIGGER) as admin:
+        async with held(postgres_url) as admin:
             turn = [{"role": "user", "content": "hold", "uid": "u"}]
             first = asyncio.create_task(db.add_messages("new", turn, create=True, owner="a"))
             await lock_waiter(admin)
@@ -409,7 +400,7 @@ async def test_an_append_waiting_for_a_clear_stores_uids_the_clear_removed(
         await db.create_conversation("c")
         await db.add_messages("c", [{"role": "user", "content": "hold"},
                                     {"role": "user", "content": "known", "uid": "u"}])  # fmt: skip
-        async with held(postgres_url, HOLD_DELETE_TRIGGER) as admin:
+        async with held(postgres_url) as admin:
             clear = asyncio.create_task(db.clear_messages("c"))
             await lock_waiter(admin)
             append = asyncio.create_task(db.add_message("c", "user", "again", uid="u"))
@@ -432,7 +423,7 @@ async def test_an_append_waiting_for_a_replacing_import_appends_to_the_import(
         document = await db.export_conversation("c")
         assert document is not None
         await db.add_message("c", "user", "not in the document", uid="k3")
-        async with held(postgres_url, HOLD_TRIGGER) as admin:
+        async with held(postgres_url) as admin:
             restore = asyncio.create_task(db.import_conversation(document, replace=True))
             await lock_waiter(admin)
             append = asyncio.create_task(db.add_message("c", "user", "again", uid="k3"))
