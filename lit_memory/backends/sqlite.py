@@ -782,7 +782,7 @@ class SQLiteBackend(Backend):
         """On the writer's thread, in its transaction: index every message waiting for it
         (this store's and any other process's)."""
         conn.execute(sql.INDEX_PENDING_MESSAGES)
-        conn.execute(sql.CLEAR_PENDING_MESSAGES)
+        conn.execute(sql.MARK_MESSAGES_INDEXED)
         self._unindexed = 0
 
     async def index_pending(self) -> None:

@@ -146,35 +146,35 @@ MIGRATIONS: list[str] = [
     """,
     # v5: messages are indexed for search in batches, not one commit at a time (FTS5 writes
     # a segment per transaction: indexing each append cost more than the append itself).
-    # A new message waits in messages_fts_pending until the writer indexes the pending rows
-    # (every few hundred messages, before a search, when the store closes); a deleted or
-    # edited one leaves the index only if it was in it.
+    # The index holds exactly the messages whose id is at most messages_fts_state.indexed_to;
+    # newer ones wait until the writer indexes them (every few hundred messages, before a
+    # search, when the store closes). Appends pay nothing for it. Deleting the newest
+    # messages lowers the mark to the largest id left, so an id SQLite hands out again is
+    # never taken for indexed; a deleted or edited message leaves the index only if it was in.
     """
-    CREATE TABLE messages_fts_pending (message_id INTEGER PRIMARY KEY);
+    CREATE TABLE messages_fts_state (indexed_to INTEGER NOT NULL);
+    INSERT INTO messages_fts_state (indexed_to) SELECT COALESCE(MAX(message_id), 0) FROM messages;
     DROP TRIGGER trg_messages_fts_insert;
-    CREATE TRIGGER trg_messages_fts_insert AFTER INSERT ON messages BEGIN
-        INSERT INTO messages_fts_pending (message_id) VALUES (NEW.message_id);
-    END;
     DROP TRIGGER trg_messages_fts_delete;
     CREATE TRIGGER trg_messages_fts_delete AFTER DELETE ON messages BEGIN
         INSERT INTO messages_fts (messages_fts, rowid, content)
-            SELECT 'delete', OLD.message_id, OLD.content WHERE NOT EXISTS (
-                SELECT 1 FROM messages_fts_pending WHERE message_id = OLD.message_id
-            );
-        DELETE FROM messages_fts_pending WHERE message_id = OLD.message_id;
+            SELECT 'delete', OLD.message_id, OLD.content
+            WHERE OLD.message_id <= (SELECT indexed_to FROM messages_fts_state);
+        UPDATE messages_fts_state
+            SET indexed_to = (SELECT COALESCE(MAX(message_id), 0) FROM messages)
+            WHERE indexed_to > (SELECT COALESCE(MAX(message_id), 0) FROM messages);
     END;
     DROP TRIGGER trg_messages_fts_update;
-    CREATE TRIGGER trg_messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+    CREATE TRIGGER trg_messages_fts_update AFTER UPDATE OF content ON messages
+    WHEN OLD.message_id <= (SELECT indexed_to FROM messages_fts_state) BEGIN
         INSERT INTO messages_fts (messages_fts, rowid, content)
-            SELECT 'delete', OLD.message_id, OLD.content WHERE NOT EXISTS (
-                SELECT 1 FROM messages_fts_pending WHERE message_id = OLD.message_id
-            );
-        INSERT OR IGNORE INTO messages_fts_pending (message_id) VALUES (NEW.message_id);
+        VALUES ('delete', OLD.message_id, OLD.content);
+        INSERT INTO messages_fts (rowid, content) VALUES (NEW.message_id, NEW.content);
     END;
     """,
 ]
 DEFERRED_INDEX_VERSION = 5
-"""From this schema version on, new messages wait in messages_fts_pending to be indexed."""
+"""From this schema version on, new messages wait (past messages_fts_state) to be indexed."""
 
 CREATE_MIGRATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS lit_memory_migrations (
@@ -191,11 +191,17 @@ SELECT_HAS_MIGRATIONS_TABLE = (
 # Full-text indexing of the messages waiting for it (schema v5): in the writer's transaction.
 INDEX_PENDING_MESSAGES = """
 INSERT INTO messages_fts (rowid, content)
-SELECT messages.message_id, messages.content
-FROM messages_fts_pending JOIN messages ON messages.message_id = messages_fts_pending.message_id
+SELECT message_id, content FROM messages
+WHERE message_id > (SELECT indexed_to FROM messages_fts_state)
+ORDER BY message_id
 """
-CLEAR_PENDING_MESSAGES = "DELETE FROM messages_fts_pending"
-SELECT_HAS_PENDING_MESSAGES = "SELECT EXISTS (SELECT 1 FROM messages_fts_pending)"
+MARK_MESSAGES_INDEXED = (
+    "UPDATE messages_fts_state SET indexed_to = (SELECT COALESCE(MAX(message_id), 0) FROM messages)"
+)
+SELECT_HAS_PENDING_MESSAGES = (
+    "SELECT EXISTS (SELECT 1 FROM messages "
+    "WHERE message_id > (SELECT indexed_to FROM messages_fts_state))"
+)
 
 CONVERSATION_COLUMNS = "conversation_id, phase, created_at, updated_at, metadata, owner"
 

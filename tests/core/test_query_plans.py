@@ -114,13 +114,13 @@ WRITES: dict[str, tuple[Any, ...]] = {
     "DELETE_CONVERSATION": (CID,),
     "RESTORE_UPDATED_AT": ("2026-01-01", CID),
     "INDEX_PENDING_MESSAGES": (),
+    "MARK_MESSAGES_INDEXED": (),
 }
 
 # Tables a plan may scan, and why.
 SCAN_ALLOWED = {
     "sqlite_master": "the schema table has no index and holds one row per schema object",
-    "messages_fts_pending": "holds only the messages waiting to be indexed (a few hundred at "
-    "most per writer), and indexing takes all of them",
+    "messages_fts_state": "holds one row: the id up to which messages are indexed for search",
 }
 
 LIST_FILTERS = [

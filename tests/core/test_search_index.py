@@ -19,7 +19,13 @@ def _index_state(path: str, *, complete: bool) -> tuple[set[int], set[int]]:
     with closing(sqlite3.connect(path)) as conn:
         conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
         indexed = {row[0] for row in conn.execute("SELECT id FROM messages_fts_docsize")}
-        waiting = {row[0] for row in conn.execute("SELECT message_id FROM messages_fts_pending")}
+        waiting = {
+            row[0]
+            for row in conn.execute(
+                "SELECT message_id FROM messages "
+                "WHERE message_id > (SELECT indexed_to FROM messages_fts_state)"
+            )
+        }
         stored = {row[0] for row in conn.execute("SELECT message_id FROM messages")}
         if complete:
             # rank 1: every stored message is in the index with exactly its content
@@ -88,6 +94,23 @@ async def test_deleting_waiting_and_indexed_messages_keeps_the_index_exact(
         }
         await db.purge_conversations(idle_since=datetime.now(timezone.utc) + timedelta(days=1))
         assert await db.search_messages("samba") == []
+    _index_state(path, complete=True)
+
+
+async def test_ids_taken_again_after_the_newest_indexed_messages_are_deleted_get_indexed(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "s.db")
+    async with AsyncConversationDB(path) as db:
+        await db.add_messages("old", _turn("lundu"), create=True)
+        await db.add_messages("newest", _turn("modinha"), create=True)
+        await db.search_messages("lundu")  # everything indexed
+        await db.delete_conversation("newest")  # SQLite will hand its ids out again
+        await db.add_messages("old", _turn("jongo"))
+        indexed, waiting = _index_state(path, complete=False)
+        assert len(waiting) == 2  # the reused ids are not taken for indexed
+        assert len(await db.search_messages("jongo")) == 2
+        assert await db.search_messages("modinha") == []
     _index_state(path, complete=True)
 
 
