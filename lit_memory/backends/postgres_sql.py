@@ -151,6 +151,9 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX idx_web_sources_url ON web_sources (conversation_id, url);
     """,
+    # v5: on SQLite, batched search indexing; PostgreSQL's GIN index already batches its
+    # inserts (fastupdate), so nothing changes here: the step keeps the versions aligned.
+    "SELECT 1",
 ]
 
 LOCK_MIGRATIONS = "SELECT pg_advisory_xact_lock($1)"

@@ -277,3 +277,10 @@ async def test_existing_file_mode_is_left_alone(tmp_path: Path) -> None:
         await db.init_db()
     assert mode(path) == 0o640
     assert [v for v, _ in versions(str(path))] == list(range(1, db.backend.latest_version + 1))
+
+
+def test_schema_versions_mean_the_same_on_both_dialects() -> None:
+    """A step added for one dialect gets its counterpart (or a "SELECT 1") on the other."""
+    from lit_memory.backends import postgres_sql, sqlite_sql
+
+    assert len(sqlite_sql.MIGRATIONS) == len(postgres_sql.MIGRATIONS)
