@@ -123,6 +123,10 @@ async def _keep_session(conn: Connection) -> None:
     and it uses no LISTEN, SET or cursors); asyncpg still rolls back an open transaction."""
 
 
+_STORED_UID = object()
+"""What a one-statement append returns when a message's uid is stored already."""
+
+
 async def _lock_conversation(conn: Connection, conversation_id: str) -> str | None:
     """Lock the conversation's row until commit; its phase, or None when it is missing."""
     phase: str | None = await conn.fetchval(sql.LOCK_CONVERSATION, conversation_id)
@@ -420,20 +424,41 @@ class PostgresBackend(Backend):
         """Append messages atomically; how many were new, or None if no conversation.
 
         Usually one statement, one round trip (see `APPEND_MESSAGES`); a transaction that
-        locks the conversation first when another writer changed it meanwhile."""
+        locks the conversation first when another writer changed it meanwhile, or when a
+        message's uid is stored already."""
         if not rows and create_owner is None:
             return 0 if await self.get_conversation(conversation_id) else None
         params = (conversation_id, now, *_message_columns(rows))
-        found = await self._fetchrow(sql.APPEND_MESSAGES, *params)
+        found = await self._append_at_once(params)
         if found is None:  # no conversation, as the statement saw it
             if create_owner is None:
                 return None
-            owner = create_owner[0]
-            found = await self._fetchrow(sql.CREATE_WITH_MESSAGES, *params, owner, "initial")
-        if found is not None and found[0] is not None:
+            found = await self._append_at_once(params, create_owner=create_owner)
+        if found is not None and found is not _STORED_UID and found[0] is not None:
             return int(found[0])
-        # Another writer changed, or created, the conversation while the statement ran.
+        # Another writer changed, or created, the conversation while the statement ran, or
+        # the turn holds a uid already stored (a retry): lock it, then skip the stored uids.
         return await self._write(lambda conn: _append_locked(conn, params, create_owner))
+
+    async def _append_at_once(
+        self, params: tuple[Any, ...], *, create_owner: tuple[str | None] | None = None
+    ) -> Any:
+        """APPEND_MESSAGES (CREATE_WITH_MESSAGES with `create_owner`): the statement's row
+        (None when it returns none), or `_STORED_UID` when it wrote nothing because a
+        message's uid is stored already."""
+        pool = await self._current_pool()
+        try:
+            if create_owner is None:
+                rows = await pool.fetch(sql.APPEND_MESSAGES, *params)
+            else:
+                rows = await pool.fetch(
+                    sql.CREATE_WITH_MESSAGES, *params, create_owner[0], "initial"
+                )
+        except asyncpg.UniqueViolationError:
+            return _STORED_UID
+        except _DRIVER_ERRORS as exc:
+            raise translate(exc) from exc
+        return rows[0] if rows else None
 
     async def get_messages(
         self, conversation_id: str, *, after_seq: int, limit: int | None, offset: int
@@ -786,8 +811,8 @@ async def _insert_sources(
 async def _append_locked(
     conn: Connection, params: tuple[Any, ...], create_owner: tuple[str | None] | None
 ) -> int | None:
-    """APPEND_MESSAGES after taking the conversation's lock (creating it when asked), inside
-    the caller's transaction: its snapshot then follows the lock, so it always goes ahead."""
+    """APPEND_NEW_MESSAGES after taking the conversation's lock (creating it when asked),
+    inside the caller's transaction: its snapshot then follows the lock."""
     conversation_id, now = params[0], params[1]
     if await _lock_conversation(conn, conversation_id) is None:
         if create_owner is None:
@@ -797,11 +822,11 @@ async def _append_locked(
         )
         # A concurrent creator may have won the insert: lock whichever row stands.
         await _lock_conversation(conn, conversation_id)
-    return int(await conn.fetchval(sql.APPEND_MESSAGES, *params))
+    return int(await conn.fetchval(sql.APPEND_NEW_MESSAGES, *params))
 
 
 def _message_columns(rows: Sequence[MessageRow]) -> list[list[str | None]]:
-    """The rows as the column arrays APPEND_MESSAGES takes, each uid once (first wins)."""
+    """The rows as the column arrays the appends take, each uid once (first wins)."""
     seen: set[str] = set()
     kept = []
     for row in rows:
