@@ -20,6 +20,8 @@ from typing import Any
 import _crash_writer as writer
 import pytest
 
+from lit_memory import AsyncConversationDB
+
 KILLS = 50
 EARLY_EVERY = 10
 """Every 10th writer is killed 0-50 ms after it starts (while it opens, migrates or retries);
@@ -51,6 +53,47 @@ def _sqlite_checks(path: str) -> list[str]:
                 conn.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")
             except sqlite3.DatabaseError as exc:
                 problems.append(f"full-text index: {exc}")
+        problems += _index_mark_problems(conn)
+    return problems
+
+
+def _index_mark_problems(conn: sqlite3.Connection) -> list[str]:
+    """Schema v5: the search index holds exactly the messages up to the mark, whatever a
+    kill interrupted (the rest wait to be indexed)."""
+    has_mark = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE name = 'messages_fts_state'"
+    ).fetchall()
+    if not has_mark:
+        return []
+    (mark,) = conn.execute("SELECT indexed_to FROM messages_fts_state").fetchone()
+    indexed = {row[0] for row in conn.execute("SELECT id FROM messages_fts_docsize")}
+    stored = {row[0] for row in conn.execute("SELECT message_id FROM messages")}
+    wanted = {i for i in stored if i <= mark}
+    if indexed != wanted:
+        return [f"search index: {len(indexed ^ wanted)} messages off the mark {mark}"]
+    return []
+
+
+async def _search_everything(path: str) -> list[str]:
+    """After the last kill: a search indexes what waits; then the index must match every
+    stored message exactly (FTS5's check against the content table)."""
+    async with AsyncConversationDB(path) as db:
+        await db.search_messages("anything")
+    problems = []
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        try:
+            conn.execute(
+                "INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)"
+            )
+        except sqlite3.DatabaseError as exc:
+            problems.append(f"full-text index against the messages: {exc}")
+        waiting = conn.execute(
+            "SELECT COUNT(*) FROM messages "
+            "WHERE message_id > (SELECT indexed_to FROM messages_fts_state)"
+        ).fetchone()[0]
+        if waiting:
+            problems.append(f"{waiting} messages left unindexed after a search")
+        problems += _index_mark_problems(conn)
     return problems
 
 
@@ -98,6 +141,7 @@ def test_sqlite_survives_fifty_kills(tmp_path: Path, record_property: Any) -> No
     _record(record_property, figures)
     # Not a vacuous pass: the writers did write between kills.
     assert figures["acks"] >= KILLS * 4, figures
+    assert asyncio.run(_search_everything(path)) == []
 
 
 @pytest.mark.postgres
