@@ -3,7 +3,8 @@
 Callbacks fire on whatever thread and event loop LangChain picks (the caller's thread, a tool
 thread pool, a fresh loop per event for async handlers). So the handlers never touch the
 store from a callback: they put a job on a thread-safe queue and return. One writer thread
-takes the jobs in order and runs them on the event loop that owns the store's connections:
+takes the jobs in order (those of different keys together) and runs them on the event loop
+that owns the store's connections:
 
 - a URL, a path or None: the process's shared `ConversationDB` for that database (see
   `_store.shared_store`; the histories use the same one), whose coroutines run on
@@ -170,7 +171,9 @@ class _Item:
 
 
 class StoreWriter:
-    """Applies queued jobs to one store, in the order they were submitted, on one thread.
+    """Applies queued jobs to one store from one thread: the jobs of one key (see `submit`)
+    in the order they were submitted, those of different keys queued together at once, so
+    the store commits them in one transaction.
 
     A failed job does not stop the others: it is logged at error level and raised from the
     next `flush` (or from the waiter's future, for a job someone waits for).
